@@ -1,0 +1,35 @@
+# The README's commands. Each creates .venv if missing and installs torch==2.13.0 first (a CPU build
+# here; override TORCH_SPEC elsewhere), then seqmarl with its dev extras.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+BIN := $(VENV)/bin
+
+.PHONY: install verify test test-all bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+verify: install
+	$(BIN)/seqmarl verify
+
+test: install
+	$(BIN)/python -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
+
+test-all: install
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/theory_bench.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from seqmarl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The ``seqmarl`` command line: ``seqmarl verify``, ``seqmarl train``, ``seqmarl validate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from seqmarl import __version__
+
+# sub-command name -> (help, function adding its arguments, function running it)
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a sub-command (used by the modules that implement them)."""
+
+    def wrap(run: Callable[[argparse.Namespace], int]):
+        _COMMANDS[name] = (help, add_arguments, run)
+        return run
+
+    return wrap
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", action="append", metavar="NAME", help="run only this check (repeatable)")
+    p.add_argument("--thorough", action="store_true", help="run at least 10x the default number of cases")
+    p.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
+    p.add_argument("--list", action="store_true", help="list the check names and exit")
+
+
+@command("verify", "check every theorem of sequential-update MARL exactly and print a table", _verify_args)
+def _verify(ns: argparse.Namespace) -> int:
+    if ns.list:
+        from seqmarl.proofs_checks import all_checks
+
+        for c in all_checks():
+            print(f"{c.name:32s} {c.method:14s} {c.source}")
+        return 0
+    from seqmarl.verify import main as verify_main
+
+    return verify_main(ns.only, ns.thorough, ns.json, seed=ns.seed)
+
+
+def _load_optional_commands() -> None:
+    """Import the modules that register further sub-commands (train, validate, sweep) if present."""
+    import importlib
+
+    for module in ("seqmarl.train", "seqmarl.validate"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_optional_commands()
+    parser = argparse.ArgumentParser(
+        prog="seqmarl",
+        description="Sequential (auto-regressive) policy updates for cooperative MARL: exact oracles, theorem checks, algorithms.",
+    )
+    parser.add_argument("--version", action="version", version=f"seqmarl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_args, _) in _COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns, extra = parser.parse_known_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return 0
+    ns.overrides = extra
+    if extra and ns.command == "verify":
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    return _COMMANDS[ns.command][2](ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
