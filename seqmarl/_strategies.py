@@ -1,0 +1,1 @@
+"""Hypothesis strategies (filled in by the strategies module)."""
