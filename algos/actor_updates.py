@@ -1,0 +1,303 @@
+"""Actor updates of the on-policy family — the one place where MAPPO and the HA* algorithms differ.
+
+Notation (theory.md §1.10-§1.11, §2.3): ``r^i = pi^i_new(a^i|o^i) / pi^i_old(a^i|o^i)``, ``A`` the (normalised)
+GAE advantage, ``M = factor * A`` with ``factor = prod_{j updated before i} r^j`` evaluated after agent j's update
+(detached; HARL on_policy_ha_runner).
+
+* joint clip (MAPPO/IPPO):        max  mean_i mean_b min(r^i A, clip(r^i, 1±eps) A)  + c_H H
+* sequential clip (HAPPO, eq. 11): max  mean_b factor * min(r^i A, clip(r^i) A)       + c_H H^i
+* sequential a2c (HAA2C):          max  mean_b factor * r^i A                         + c_H H^i
+* sequential trust region (HATRPO, eq. 7-8): natural step on  mean_b factor * r^i A  with
+  E_s KL(pi^i_old || pi^i) <= delta, CG for H^{-1} g, backtracking with the HARL acceptance test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import torch
+from torch import nn
+
+from .core.losses import aggregate_ratio, ppo_clip_objective
+from .core.trust_region import (
+    backtracking_line_search,
+    fisher_vector_product,
+    flat_grad,
+    flat_params,
+    natural_step,
+    set_flat_params,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .onpolicy import OnPolicyAgent, Rollout
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Batch:
+    """A rollout flattened over time and environments: leading axis ``N = T * B``."""
+
+    obs: Tensor  # [N, n, obs_dim]
+    state: Tensor  # [N, state_dim]
+    avail: Tensor | None  # [N, n, A_max]
+    actions: Tensor  # [N, n] or [N, n, d]
+    old_log_probs: Tensor  # [N, n] (or [N, n, d] per-dim for continuous)
+    advantages: Tensor  # [N, n] (broadcast from a centralised [N])
+    returns: Tensor  # [N] or [N, n]
+    raw_values: Tensor  # [N] or [N, n]
+
+
+def flatten(rollout: "Rollout", n_agents: int) -> Batch:
+    def flat(x: Tensor | None) -> Tensor | None:
+        return None if x is None else x.reshape((-1,) + tuple(x.shape[2:]))
+
+    adv = flat(rollout.advantages)
+    assert adv is not None
+    if adv.dim() == 1:
+        adv = adv.unsqueeze(-1).expand(-1, n_agents)
+    return Batch(
+        obs=flat(rollout.obs), state=flat(rollout.state), avail=flat(rollout.avail), actions=flat(rollout.actions),
+        old_log_probs=flat(rollout.log_probs), advantages=adv.contiguous(), returns=flat(rollout.returns),
+        raw_values=flat(rollout.raw_values),
+    )
+
+
+def minibatch_indices(n: int, num_minibatch: int, generator: torch.Generator, device: torch.device) -> Iterator[Tensor]:
+    """A random partition of ``range(n)`` into ``num_minibatch`` near-equal parts (each index exactly once)."""
+    if num_minibatch > n:
+        raise ValueError(f"num_mini_batch ({num_minibatch}) must not exceed the batch size ({n})")
+    perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+    yield from torch.tensor_split(perm, num_minibatch)
+
+
+def normalise(adv: Tensor) -> Tensor:
+    """``(A - mean) / (std + 1e-5)`` over all entries (HARL's advantage normalisation)."""
+    return (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-5)
+
+
+def _agent_log_prob(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice) -> Tensor:
+    """Agent ``i``'s log-probs on ``batch[idx]``: ``[m]`` (discrete) or ``[m, d_max]`` per-dim (continuous)."""
+    actors = agent.actors
+    obs_i = batch.obs[idx, i]
+    if agent.discrete:
+        avail_i = None if batch.avail is None else batch.avail[idx, i]
+        return actors.log_prob_agent(i, obs_i, batch.actions[idx, i], avail_i)
+    return actors.log_prob_agent(i, obs_i, batch.actions[idx, i], per_dim=True)
+
+
+def _ratio(agent: "OnPolicyAgent", new_lp: Tensor, old_lp: Tensor, i: int) -> Tensor:
+    """Per-sample ratio; continuous actions aggregate per-dimension ratios (``prod`` or ``mean``)."""
+    if agent.discrete:
+        return torch.exp(new_lp - old_lp)
+    mask = agent.actors.valid[i]
+    return aggregate_ratio(new_lp - old_lp, agent.config.ratio_aggregation, mask)
+
+
+def _agent_entropy(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice) -> Tensor:
+    avail_i = None if (batch.avail is None or not agent.discrete) else batch.avail[idx, i]
+    return agent.actors.entropy_agent(i, batch.obs[idx, i], avail_i)
+
+
+def _old_log_probs(agent: "OnPolicyAgent", batch: Batch) -> Tensor:
+    """Per-agent old log-probs ``[N, n]`` (discrete) or ``[N, n, d]`` per-dim (continuous), recomputed exactly
+    from the pre-update actors so that the initial ratio is exactly 1."""
+    with torch.no_grad():
+        if agent.discrete:
+            return agent.actors.log_prob(batch.obs, batch.actions, batch.avail)
+        return agent.actors.log_prob(batch.obs, batch.actions, per_dim=True)
+
+
+def _step(agent: "OnPolicyAgent", optimizer: torch.optim.Optimizer, params: list[nn.Parameter], loss: Tensor) -> None:
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(params, agent.config.max_grad_norm)
+    optimizer.step()
+
+
+def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
+    """Dispatch on ``agent.config.actor_update``; advantages normalised per ``config.adv_norm``."""
+    cfg = agent.config
+    if cfg.adv_norm == "batch":
+        batch.advantages = normalise(batch.advantages)
+    batch.old_log_probs = _old_log_probs(agent, batch)
+    if cfg.actor_update == "joint_clip":
+        return _joint_clip(agent, batch)
+    order = torch.arange(agent.spec.n_agents) if cfg.fixed_order else torch.randperm(
+        agent.spec.n_agents, generator=agent.generator, device=agent.generator.device).cpu()
+    order_list = [int(i) for i in order]
+    if cfg.actor_update == "sequential_trust_region":
+        metrics = _sequential_trust_region(agent, batch, order_list)
+    elif cfg.granularity == "agent_outer":
+        metrics = _sequential_agent_outer(agent, batch, order_list)
+    else:
+        metrics = _sequential_minibatch_outer(agent, batch, order_list)
+    metrics["order"] = float(int("".join(str(i) for i in order_list[:9])))  # readable in logs for small n
+    return metrics
+
+
+def _adv(agent: "OnPolicyAgent", adv: Tensor) -> Tensor:
+    return normalise(adv) if agent.config.adv_norm == "minibatch" else adv
+
+
+def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
+    """MAPPO/IPPO: all agents at once, each with its own clipped ratio (theory.md §1.3 eq. 5)."""
+    cfg = agent.config
+    n = batch.advantages.shape[0]
+    params = list(agent.actors.parameters())
+    stats = {"policy_objective": 0.0, "entropy": 0.0}
+    count = 0
+    for _ in range(cfg.ppo_epoch):
+        for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
+            ratios, ents = [], []
+            for i in range(agent.spec.n_agents):
+                new_lp = _agent_log_prob(agent, i, batch, idx)
+                ratios.append(_ratio(agent, new_lp, batch.old_log_probs[idx, i], i))
+                ents.append(_agent_entropy(agent, i, batch, idx))
+            ratio = torch.stack(ratios, dim=-1)
+            objective = ppo_clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip)
+            entropy = torch.stack(ents, dim=-1).mean()
+            loss = -(objective + cfg.entropy_coef * entropy)
+            for opt in agent.actor_optimizers:
+                opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            for opt in agent.actor_optimizers:
+                opt.step()
+            stats["policy_objective"] += float(objective.detach())
+            stats["entropy"] += float(entropy.detach())
+            count += 1
+    return {k: v / max(count, 1) for k, v in stats.items()}
+
+
+def _sequential_objective(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice, factor: Tensor) -> tuple[Tensor, Tensor]:
+    cfg = agent.config
+    new_lp = _agent_log_prob(agent, i, batch, idx)
+    ratio = _ratio(agent, new_lp, batch.old_log_probs[idx, i], i)
+    adv = _adv(agent, batch.advantages[idx, i])
+    if cfg.actor_update == "sequential_clip":
+        objective = ppo_clip_objective(ratio, adv, cfg.clip, weight=factor)
+    else:  # sequential_a2c: no clipping
+        objective = (factor * ratio * adv).mean()
+    entropy = _agent_entropy(agent, i, batch, idx).mean()
+    return objective, entropy
+
+
+@torch.no_grad()
+def _ratio_full(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice = slice(None)) -> Tensor:
+    new_lp = _agent_log_prob(agent, i, batch, idx)
+    return _ratio(agent, new_lp, batch.old_log_probs[idx, i], i)
+
+
+def _sequential_agent_outer(agent: "OnPolicyAgent", batch: Batch, order: list[int]) -> dict[str, float]:
+    """HAPPO/HAA2C, official granularity: agent i runs all its epochs, then the factor is updated."""
+    cfg = agent.config
+    n = batch.advantages.shape[0]
+    factor = torch.ones(n, device=agent.device)
+    stats = {"policy_objective": 0.0, "entropy": 0.0}
+    count = 0
+    for i in order:
+        params = agent.actors.parameters_of(i)
+        for _ in range(cfg.ppo_epoch):
+            for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
+                objective, entropy = _sequential_objective(agent, i, batch, idx, factor[idx])
+                _step(agent, agent.actor_optimizers[i], params, -(objective + cfg.entropy_coef * entropy))
+                stats["policy_objective"] += float(objective.detach())
+                stats["entropy"] += float(entropy.detach())
+                count += 1
+        factor = factor * _ratio_full(agent, i, batch)
+    stats = {k: v / max(count, 1) for k, v in stats.items()}
+    stats["factor_mean"] = float(factor.mean())
+    return stats
+
+
+def _sequential_minibatch_outer(agent: "OnPolicyAgent", batch: Batch, order: list[int]) -> dict[str, float]:
+    """Variant: for every epoch and minibatch, all agents in order, each weighted by the ratios of the agents
+    before it on that minibatch."""
+    cfg = agent.config
+    n = batch.advantages.shape[0]
+    stats = {"policy_objective": 0.0, "entropy": 0.0}
+    count = 0
+    for _ in range(cfg.ppo_epoch):
+        for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
+            factor = torch.ones(idx.numel(), device=agent.device)
+            for i in order:
+                objective, entropy = _sequential_objective(agent, i, batch, idx, factor)
+                _step(agent, agent.actor_optimizers[i], agent.actors.parameters_of(i), -(objective + cfg.entropy_coef * entropy))
+                factor = factor * _ratio_full(agent, i, batch, idx)
+                stats["policy_objective"] += float(objective.detach())
+                stats["entropy"] += float(entropy.detach())
+                count += 1
+    return {k: v / max(count, 1) for k, v in stats.items()}
+
+
+def _agent_kl(agent: "OnPolicyAgent", i: int, batch: Batch, old) -> Tensor:
+    """Mean over the batch of ``KL(pi^i_old(.|o) || pi^i(.|o))`` (exact for categorical and Gaussian heads)."""
+    new = agent.actors.distribution_agent(i, batch.obs[:, i], None if (batch.avail is None or not agent.discrete) else batch.avail[:, i])
+    if agent.discrete:
+        p_old = old.probs
+        terms = torch.where(p_old > 0, p_old * (old.log_probs_all - new.log_probs_all), torch.zeros_like(p_old))
+        return terms.sum(-1).mean()
+    var_old, var_new = old.std**2, new.std**2
+    kl = new.log_std - old.log_std + (var_old + (old.mean - new.mean) ** 2) / (2 * var_new) - 0.5
+    return kl.sum(-1).mean()
+
+
+def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[int]) -> dict[str, float]:
+    """HATRPO: per agent, natural step (eq. 8) on ``mean(factor * r * A)`` with backtracking line search."""
+    cfg = agent.config
+    n = batch.advantages.shape[0]
+    factor = torch.ones(n, device=agent.device)
+    accepted, kls, improves = 0, [], []
+    everything = slice(None)
+    for i in order:
+        params = agent.actors.parameters_of(i)
+        with torch.no_grad():
+            old = agent.actors.distribution_agent(i, batch.obs[:, i], None if (batch.avail is None or not agent.discrete) else batch.avail[:, i])
+
+        def surrogate() -> Tensor:
+            new_lp = _agent_log_prob(agent, i, batch, everything)
+            ratio = _ratio(agent, new_lp, batch.old_log_probs[:, i], i)
+            return (factor * ratio * batch.advantages[:, i]).mean()
+
+        g = flat_grad(surrogate(), params)
+        if not bool(torch.isfinite(g).all()) or float(g.norm()) == 0.0:
+            factor = factor * _ratio_full(agent, i, batch)
+            continue
+        fvp = fisher_vector_product(lambda: _agent_kl(agent, i, batch, old), params, cfg.fvp_damping)
+        try:
+            full_step, expected = natural_step(g, fvp, cfg.kl_threshold, cfg.cg_iters)
+        except ValueError:
+            factor = factor * _ratio_full(agent, i, batch)
+            continue
+        x0 = flat_params(params)
+
+        def f(x: Tensor) -> Tensor:
+            set_flat_params(params, x)
+            with torch.no_grad():
+                return surrogate()
+
+        def kl_at(x: Tensor) -> Tensor:
+            set_flat_params(params, x)
+            with torch.no_grad():
+                return _agent_kl(agent, i, batch, old)
+
+        if float(expected) > 0 and torch.isfinite(expected):
+            result = backtracking_line_search(f, x0, full_step, expected, accept_ratio=cfg.accept_ratio,
+                                              backtrack_coeff=cfg.backtrack_coeff, max_steps=cfg.ls_steps,
+                                              kl_fn=kl_at, kl_limit=cfg.kl_threshold)
+            set_flat_params(params, result.x)
+            accepted += int(result.accepted)
+            if result.kl is not None and result.accepted:
+                kls.append(result.kl)
+                improves.append(result.improve)
+        else:
+            set_flat_params(params, x0)
+        factor = factor * _ratio_full(agent, i, batch)
+    return {
+        "accepted_steps": float(accepted),
+        "kl": float(sum(kls) / len(kls)) if kls else 0.0,
+        "surrogate_improve": float(sum(improves) / len(improves)) if improves else 0.0,
+        "factor_mean": float(factor.mean()),
+    }

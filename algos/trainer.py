@@ -1,0 +1,324 @@
+"""The trainer loop shared by every on-policy algorithm: collect with the batched env, update, log,
+evaluate, checkpoint, resume.
+
+A run directory holds ``config.yaml``, ``metrics.csv``, ``metrics.jsonl``, TensorBoard events (``tb/``),
+``checkpoints/last.pt`` and plots. Resuming loads the last checkpoint — agent, optimisers, RNG states and
+the environment's internal state — so a resumed run reproduces the uninterrupted run's curve exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from seqmarl.envs.base import MultiAgentEnv, Step
+
+from .onpolicy import OnPolicyAgent, Rollout
+
+Callback = Callable[[int, OnPolicyAgent, dict[str, float]], dict[str, float] | None]
+
+
+@dataclass
+class TrainerConfig:
+    """Loop settings.
+
+    total_steps: environment steps (summed over the batch) to train for.
+    rollout_length: steps per environment per update (HARL episode_length; 200 there, short here for matrix games).
+    eval_interval: evaluate every this many updates (0 disables); eval_episodes episodes, stochastic and greedy.
+    checkpoint_interval: save ``checkpoints/last.pt`` every this many updates (and at the end).
+    log_interval: write a metrics row every this many updates.
+    progress: show a rich progress bar.
+    """
+
+    total_steps: int = 100_000
+    rollout_length: int = 16
+    eval_interval: int = 0
+    eval_episodes: int = 32
+    checkpoint_interval: int = 10
+    log_interval: int = 1
+    progress: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "rollout_length", "eval_episodes", "checkpoint_interval", "log_interval"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.eval_interval < 0:
+            raise ValueError(f"eval_interval must be >= 0, got {self.eval_interval}")
+
+
+def env_state(env: MultiAgentEnv) -> dict[str, Any]:
+    """Snapshot of an environment's mutable state (tensors, flags, generator) for exact resume."""
+    if hasattr(env, "state_dict"):
+        return env.state_dict()  # type: ignore[no-any-return]
+    out: dict[str, Any] = {}
+    for key, value in vars(env).items():
+        if isinstance(value, torch.Generator):
+            out[key] = ("generator", value.get_state())
+        elif isinstance(value, torch.Tensor):
+            out[key] = ("tensor", value.clone())
+        elif isinstance(value, (bool, int, float)) or value is None:
+            out[key] = ("value", value)
+    return out
+
+
+def load_env_state(env: MultiAgentEnv, state: dict[str, Any]) -> None:
+    if hasattr(env, "load_state_dict"):
+        env.load_state_dict(state)  # type: ignore[attr-defined]
+        return
+    for key, (kind, value) in state.items():
+        if kind == "generator":
+            getattr(env, key).set_state(value)
+        elif kind == "tensor":
+            setattr(env, key, value.to(getattr(env, key).device) if isinstance(getattr(env, key, None), torch.Tensor) else value)
+        else:
+            setattr(env, key, value)
+
+
+class MetricsLogger:
+    """CSV + JSONL + TensorBoard writer for one run directory."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True):
+        self.run_dir = run_dir
+        self.jsonl = run_dir / "metrics.jsonl"
+        self.csv = run_dir / "metrics.csv"
+        self._writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(run_dir / "tb"))
+            except ImportError:  # tensorboard is a dependency; stay usable without it
+                self._writer = None
+
+    def truncate_after(self, iteration: int) -> None:
+        """Drop rows logged after ``iteration`` (used on resume: the crashed tail is recomputed)."""
+        if not self.jsonl.exists():
+            return
+        rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r["iteration"] <= iteration]
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        self._rewrite_csv(rows)
+
+    def _rewrite_csv(self, rows: list[dict[str, float]]) -> None:
+        keys: list[str] = []
+        for r in rows:
+            keys.extend(k for k in r if k not in keys)
+        with self.csv.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def log(self, row: dict[str, float]) -> None:
+        with self.jsonl.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+        self._rewrite_csv(rows)
+        if self._writer is not None:
+            for key, value in row.items():
+                if key not in ("iteration", "env_steps") and isinstance(value, (int, float)) and math.isfinite(value):
+                    self._writer.add_scalar(key, value, int(row["env_steps"]))
+            self._writer.flush()
+
+    def rows(self) -> list[dict[str, float]]:
+        if not self.jsonl.exists():
+            return []
+        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class Trainer:
+    """Collect -> update -> log/evaluate/checkpoint, for ``total_steps`` environment steps."""
+
+    def __init__(
+        self,
+        env: MultiAgentEnv,
+        agent: OnPolicyAgent,
+        config: TrainerConfig,
+        run_dir: str | Path | None = None,
+        seed: int = 0,
+        eval_env_fn: Callable[[int], MultiAgentEnv] | None = None,
+        callbacks: list[Callback] | None = None,
+    ):
+        self.env = env
+        self.agent = agent
+        self.config = config
+        self.seed = int(seed)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.eval_env_fn = eval_env_fn
+        self.callbacks = list(callbacks or [])
+        self.iteration = 0
+        self.env_steps = 0
+        self._step: Step | None = None
+        self._episode_returns: list[float] = []
+        self.logger = MetricsLogger(self.run_dir, config.tensorboard) if self.run_dir is not None else None
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ collection
+    @property
+    def steps_per_update(self) -> int:
+        return self.config.rollout_length * self.env.num_envs
+
+    @property
+    def n_updates(self) -> int:
+        return max(1, self.config.total_steps // self.steps_per_update)
+
+    def collect(self) -> Rollout:
+        """Roll the batched env for ``rollout_length`` steps with the current policy."""
+        agent, env = self.agent, self.env
+        if self._step is None:
+            self._step = env.reset(seed=self.seed)
+        step = self._step
+        buf: dict[str, list[torch.Tensor]] = {k: [] for k in (
+            "obs", "state", "avail", "actions", "log_probs", "rewards", "values", "raw_values", "next_values",
+            "terminated", "truncated")}
+        for _ in range(self.config.rollout_length):
+            actions, log_probs = agent.act(step)
+            values, raw = agent.values(step.state, step.obs)
+            nxt = env.step(actions)
+            final_state = nxt.info.get("final_state", nxt.state)
+            final_obs = nxt.info.get("final_obs", nxt.obs)
+            next_values, _ = agent.values(final_state, final_obs)
+            for key, value in (("obs", step.obs), ("state", step.state), ("avail", step.avail_actions),
+                               ("actions", actions), ("log_probs", log_probs), ("rewards", nxt.reward),
+                               ("values", values), ("raw_values", raw), ("next_values", next_values),
+                               ("terminated", nxt.terminated), ("truncated", nxt.truncated)):
+                buf[key].append(value)
+            done = nxt.terminated | nxt.truncated
+            if bool(done.any()):
+                self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
+            step = nxt
+        self._step = step
+        self.env_steps += self.steps_per_update
+        stacked = {k: (None if v[0] is None else torch.stack(v)) for k, v in buf.items()}
+        return Rollout(avail=stacked.pop("avail"), **stacked)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean undiscounted episode return of ``eval_episodes`` episodes, stochastic and greedy."""
+        if self.eval_env_fn is None:
+            return {}
+        out = {}
+        for name, deterministic in (("eval_return_stochastic", False), ("eval_return_greedy", True)):
+            env = self.eval_env_fn(self.config.eval_episodes)
+            step = env.reset(seed=self.seed + 10_000 + self.iteration)
+            finished = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
+            returns = torch.zeros(env.num_envs, device=env.device)
+            limit = env.spec.episode_limit or 10_000
+            for _ in range(limit):
+                actions, _ = self.agent.act(step, deterministic=deterministic)
+                step = env.step(actions)
+                done = (step.terminated | step.truncated) & ~finished
+                returns = torch.where(done, step.info["episode_return"].to(returns.dtype), returns)
+                finished |= done
+                if bool(finished.all()):
+                    break
+            out[name] = float(returns.mean())
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints" / "last.pt"
+
+    def save_checkpoint(self) -> None:
+        path = self.checkpoint_path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "agent": self.agent.state_dict(),
+            "env": env_state(self.env),
+            "step": None if self._step is None else copy.deepcopy(self._step),
+            "episode_returns": list(self._episode_returns),
+            "torch_rng": torch.get_rng_state(),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.is_dir():
+            path = path / "checkpoints" / "last.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        state = torch.load(path, weights_only=False, map_location=self.agent.device)
+        self.agent.load_state_dict(state["agent"])
+        load_env_state(self.env, state["env"])
+        self._step = state["step"]
+        self.iteration = int(state["iteration"])
+        self.env_steps = int(state["env_steps"])
+        self._episode_returns = list(state["episode_returns"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.logger is not None:
+            self.logger.truncate_after(self.iteration)
+            self.history = self.logger.rows()
+
+    # ------------------------------------------------------------------ the loop
+    def train_iteration(self) -> dict[str, float]:
+        start = time.perf_counter()
+        rollout = self.collect()
+        collect_s = time.perf_counter() - start
+        metrics = self.agent.update(rollout)
+        self.iteration += 1
+        elapsed = time.perf_counter() - start
+        recent = self._episode_returns[-100:]
+        row: dict[str, float] = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "episode_return": float(sum(recent) / len(recent)) if recent else float("nan"),
+            "sps": self.steps_per_update / max(elapsed, 1e-9),
+            "collect_fraction": collect_s / max(elapsed, 1e-9),
+            **metrics,
+        }
+        self._episode_returns = self._episode_returns[-100:]
+        for callback in self.callbacks:
+            extra = callback(self.iteration, self.agent, row)
+            if extra:
+                row.update(extra)
+        if self.config.eval_interval and self.iteration % self.config.eval_interval == 0:
+            row.update(self.evaluate())
+        return row
+
+    def train(self) -> list[dict[str, float]]:
+        """Run until ``total_steps``; returns the metric rows (also written to the run directory)."""
+        progress = None
+        task = None
+        if self.config.progress:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} updates"),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+            progress.start()
+            task = progress.add_task("train", total=self.n_updates, completed=self.iteration, info="")
+        try:
+            while self.iteration < self.n_updates:
+                row = self.train_iteration()
+                self.history.append(row)
+                if self.logger is not None and (self.iteration % self.config.log_interval == 0 or self.iteration == self.n_updates):
+                    self.logger.log(row)
+                if self.iteration % self.config.checkpoint_interval == 0 or self.iteration == self.n_updates:
+                    self.save_checkpoint()
+                if progress is not None:
+                    progress.update(task, completed=self.iteration,
+                                    info=f"SPS {row['sps']:.0f}  return {row['episode_return']:.3f}")
+        finally:
+            if progress is not None:
+                progress.stop()
+            if self.logger is not None:
+                self.logger.close()
+        return self.history

@@ -1,0 +1,209 @@
+"""Typed run configuration and ``key=value`` overrides (no ``eval``; every value parsed by its declared type).
+
+Grammar: ``algo=NAME env=NAME seed=0 total_steps=... env.KEY=VALUE algo.KEY=VALUE``. Top-level keys are the
+fields of :class:`RunConfig`; ``env.*`` keys are the keyword arguments of the environment factory;
+``algo.*`` keys are the fields of the algorithm's config dataclass. A bad key or value raises ``ConfigError``
+naming it and the allowed keys / expected type.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is not valid."""
+
+
+@dataclass
+class RunConfig:
+    """What ``seqmarl train`` / ``seqmarl validate`` run.
+
+    algo: algorithm name (``seqmarl.algos.known_algorithms()``).
+    env: environment name (``seqmarl.envs.known_envs()``).
+    seed: seed of networks, sampling and the environment.
+    device: torch device (``cpu``, ``cuda``, ``cuda:1``).
+    num_envs: parallel environments.
+    total_steps, rollout_length, eval_interval, eval_episodes, checkpoint_interval, log_interval: the trainer loop.
+    run_dir: output folder (default ``runs/<algo>-<env>-seed<seed>``).
+    resume: a run folder (or checkpoint file) to continue from.
+    progress: show a progress bar.
+    """
+
+    algo: str = "happo"
+    env: str = "matrix/xor"
+    seed: int = 0
+    device: str = "cpu"
+    num_envs: int = 64
+    total_steps: int = 20_000
+    rollout_length: int = 1
+    eval_interval: int = 0
+    eval_episodes: int = 32
+    checkpoint_interval: int = 10
+    log_interval: int = 1
+    run_dir: str | None = None
+    resume: str | None = None
+    progress: bool = True
+    tensorboard: bool = True
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def default_run_dir(self) -> Path:
+        return Path("runs") / f"{self.algo}-{self.env.replace('/', '_')}-seed{self.seed}"
+
+    def to_yaml(self) -> str:
+        data = asdict(self)
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) != len(typing.get_args(annotation))
+        if len(args) == 1:
+            return args[0], optional
+        return annotation, optional
+    return annotation, False
+
+
+def coerce(raw: str, annotation: Any, name: str, default: Any = MISSING) -> Any:
+    """Parse the string ``raw`` as ``annotation`` (int, float, bool, str, tuple[int, ...], Optional, unions of those).
+
+    Without an annotation the default value's type is used; ``none``/``null`` gives None for optional fields."""
+    if isinstance(annotation, str):
+        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation, Any)
+    if annotation in (inspect.Parameter.empty, Any, None):
+        if default is MISSING or default is None or default is inspect.Parameter.empty:
+            annotation = str
+        else:
+            annotation = type(default)
+    annotation, optional = _strip_optional(annotation)
+    text = raw.strip()
+    if optional and text.lower() in ("none", "null"):
+        return None
+    origin = typing.get_origin(annotation)
+    try:
+        if annotation is bool:
+            low = text.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError
+        if annotation is int:
+            return int(text)
+        if annotation is float:
+            value = float(text)
+            return value
+        if annotation is str:
+            return text
+        if origin is tuple or annotation is tuple:
+            args = typing.get_args(annotation)
+            inner = args[0] if args else str
+            parts = [p for p in text.strip("()[]").split(",") if p.strip()]
+            return tuple(coerce(p, inner, name) for p in parts)
+        if origin in (typing.Union, types.UnionType):
+            for option in typing.get_args(annotation):
+                try:
+                    return coerce(text, option, name)
+                except ConfigError:
+                    continue
+            raise ValueError
+        if origin is typing.Literal:
+            choices = typing.get_args(annotation)
+            if text not in choices:
+                raise ConfigError(f"{name} must be one of {choices}, got {text!r}")
+            return text
+        if origin in (list, Sequence) or annotation in (list,):
+            args = typing.get_args(annotation)
+            inner = args[0] if args else str
+            return [coerce(p, inner, name) for p in text.strip("()[]").split(",") if p.strip()]
+    except ConfigError:
+        raise
+    except (TypeError, ValueError):
+        pass
+    else:
+        return text
+    tname = getattr(annotation, "__name__", str(annotation))
+    raise ConfigError(f"{name} expects a value of type {tname}, got {raw!r}")
+
+
+def parse_overrides(args: Sequence[str]) -> RunConfig:
+    """Build a :class:`RunConfig` from ``key=value`` strings; ``env.*``/``algo.*`` are checked by
+    :func:`resolve` once the algorithm and environment are known."""
+    top = {f.name: f for f in fields(RunConfig) if f.name not in ("env_kwargs", "algo_kwargs")}
+    values: dict[str, Any] = {}
+    env_raw: dict[str, str] = {}
+    algo_raw: dict[str, str] = {}
+    for arg in args:
+        if "=" not in arg:
+            raise ConfigError(f"expected key=value, got {arg!r}")
+        key, raw = arg.split("=", 1)
+        key = key.strip()
+        if key.startswith("env."):
+            env_raw[key[4:]] = raw
+        elif key.startswith("algo."):
+            algo_raw[key[5:]] = raw
+        elif key in top:
+            hints = typing.get_type_hints(RunConfig)
+            values[key] = coerce(raw, hints[key], key)
+        else:
+            raise ConfigError(f"unknown key {key!r}; allowed: {sorted(top)} and env.<arg>, algo.<field>")
+    cfg = RunConfig(**values)
+    cfg.env_kwargs = dict(env_raw)
+    cfg.algo_kwargs = dict(algo_raw)
+    return cfg
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Type and validate ``env.*`` against the env factory's signature and ``algo.*`` against the algorithm's
+    config dataclass (unknown names raise with the allowed ones)."""
+    from seqmarl.algos import config_for, known_algorithms
+    from seqmarl.envs import registry
+
+    if cfg.algo not in known_algorithms():
+        raise ConfigError(f"unknown algo {cfg.algo!r}; known algorithms: {known_algorithms()}")
+    if cfg.env not in registry.known_envs():
+        raise ConfigError(f"unknown env {cfg.env!r}; known environments: {registry.known_envs()}")
+    factory = registry._lookup(cfg.env)
+    params = registry._parameters(factory) or {}
+    try:
+        env_hints = typing.get_type_hints(factory)
+    except Exception:  # unresolvable annotations: fall back to the defaults' types
+        env_hints = {}
+    reserved = {"num_envs", "device", "seed"}
+    env_kwargs = {}
+    for key, raw in cfg.env_kwargs.items():
+        allowed = sorted(set(params) - reserved)
+        if key not in params or key in reserved:
+            raise ConfigError(f"unknown env.{key} for {cfg.env}; allowed: {allowed} (num_envs/device/seed are top-level)")
+        param = params[key]
+        annotation = env_hints.get(key, inspect.Parameter.empty)
+        default = param.default
+        env_kwargs[key] = raw if not isinstance(raw, str) else coerce(raw, annotation, f"env.{key}", default)
+    algo_cls = config_for(cfg.algo)
+    hints = typing.get_type_hints(algo_cls)
+    algo_fields = {f.name: f for f in fields(algo_cls) if not f.name.startswith("_")}
+    algo_kwargs = {}
+    for key, raw in cfg.algo_kwargs.items():
+        if key not in algo_fields:
+            raise ConfigError(f"unknown algo.{key} for {cfg.algo}; allowed: {sorted(algo_fields)}")
+        algo_kwargs[key] = raw if not isinstance(raw, str) else coerce(raw, hints[key], f"algo.{key}")
+    try:
+        algo_cls(**algo_kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"algo config: {exc}") from exc
+    cfg.env_kwargs, cfg.algo_kwargs = env_kwargs, algo_kwargs
+    return cfg
