@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from .configs import CONFIGS, HAA2CConfig, HAPPOConfig, HATRPOConfig, IPPOConfig, MAPPOConfig, OnPolicyConfig, config_for
-from .onpolicy import OnPolicyAgent, Rollout
+from .core.buffer import RolloutBuffer
+from .onpolicy import OnPolicyAgent
 from .trainer import Trainer, TrainerConfig
 
 Algorithm = OnPolicyAgent
@@ -41,5 +42,5 @@ def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: i
 
 __all__ = [
     "Algorithm", "OnPolicyAgent", "OnPolicyConfig", "MAPPOConfig", "IPPOConfig", "HAPPOConfig", "HATRPOConfig",
-    "HAA2CConfig", "Rollout", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
+    "HAA2CConfig", "RolloutBuffer", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
 ]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 from torch import nn
 
+from .core.buffer import minibatch_indices, normalise_advantages
 from .core.losses import aggregate_ratio, ppo_clip_objective
 from .core.trust_region import (
     backtracking_line_search,
@@ -30,7 +31,8 @@ from .core.trust_region import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .onpolicy import OnPolicyAgent, Rollout
+    from .core.buffer import RolloutBuffer
+    from .onpolicy import OnPolicyAgent
 
 Tensor = torch.Tensor
 
@@ -49,32 +51,18 @@ class Batch:
     raw_values: Tensor  # [N] or [N, n]
 
 
-def flatten(rollout: "Rollout", n_agents: int) -> Batch:
-    def flat(x: Tensor | None) -> Tensor | None:
-        return None if x is None else x.reshape((-1,) + tuple(x.shape[2:]))
-
-    adv = flat(rollout.advantages)
-    assert adv is not None
+def from_buffer(buffer: "RolloutBuffer", n_agents: int) -> Batch:
+    """Flatten a full buffer (returns computed) to ``N = T * B`` samples; a centralised advantage ``[N]`` is
+    broadcast to every agent ``[N, n]``."""
+    adv = buffer.flat("advantages")
     if adv.dim() == 1:
         adv = adv.unsqueeze(-1).expand(-1, n_agents)
     return Batch(
-        obs=flat(rollout.obs), state=flat(rollout.state), avail=flat(rollout.avail), actions=flat(rollout.actions),
-        old_log_probs=flat(rollout.log_probs), advantages=adv.contiguous(), returns=flat(rollout.returns),
-        raw_values=flat(rollout.raw_values),
+        obs=buffer.flat("obs"), state=buffer.flat("state"),
+        avail=buffer.flat("avail_actions") if buffer.avail_actions is not None else None,
+        actions=buffer.flat("actions"), old_log_probs=buffer.flat("log_probs"), advantages=adv.contiguous(),
+        returns=buffer.flat("returns"), raw_values=buffer.flat("values"),
     )
-
-
-def minibatch_indices(n: int, num_minibatch: int, generator: torch.Generator, device: torch.device) -> Iterator[Tensor]:
-    """A random partition of ``range(n)`` into ``num_minibatch`` near-equal parts (each index exactly once)."""
-    if num_minibatch > n:
-        raise ValueError(f"num_mini_batch ({num_minibatch}) must not exceed the batch size ({n})")
-    perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
-    yield from torch.tensor_split(perm, num_minibatch)
-
-
-def normalise(adv: Tensor) -> Tensor:
-    """``(A - mean) / (std + 1e-5)`` over all entries (HARL's advantage normalisation)."""
-    return (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-5)
 
 
 def _agent_log_prob(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice) -> Tensor:
@@ -120,7 +108,7 @@ def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     """Dispatch on ``agent.config.actor_update``; advantages normalised per ``config.adv_norm``."""
     cfg = agent.config
     if cfg.adv_norm == "batch":
-        batch.advantages = normalise(batch.advantages)
+        batch.advantages = normalise_advantages(batch.advantages)
     batch.old_log_probs = _old_log_probs(agent, batch)
     if cfg.actor_update == "joint_clip":
         return _joint_clip(agent, batch)
@@ -138,7 +126,7 @@ def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
 
 
 def _adv(agent: "OnPolicyAgent", adv: Tensor) -> Tensor:
-    return normalise(adv) if agent.config.adv_norm == "minibatch" else adv
+    return normalise_advantages(adv) if agent.config.adv_norm == "minibatch" else adv
 
 
 def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:

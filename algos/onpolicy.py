@@ -16,7 +16,7 @@ bootstrapping, the clipped Huber value loss. The actor update is chosen by ``con
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -26,40 +26,12 @@ from seqmarl.envs.base import EnvSpec, Step
 
 from . import actor_updates
 from .configs import OnPolicyConfig
-from .core.gae import compute_gae
+from .core.buffer import RolloutBuffer, minibatch_indices
 from .core.losses import value_loss
 from .core.networks import BoxSpace, Critic, DiscreteSpace, MultiAgentActors
 from .core.value_norm import ValueNorm
 
 Tensor = torch.Tensor
-
-
-@dataclass
-class Rollout:
-    """One batch of experience, time-major ``[T, B, ...]``.
-
-    ``values``/``next_values`` are de-normalised critic values of ``s_t`` and of the state the transition
-    reached (``final_state`` for episodes that ended), ``[T, B]`` (centralised) or ``[T, B, n]`` (decentralised);
-    ``raw_values`` the critic's raw (normalised) outputs for the clipped value loss.
-    """
-
-    obs: Tensor
-    state: Tensor
-    avail: Tensor | None
-    actions: Tensor
-    log_probs: Tensor
-    rewards: Tensor
-    values: Tensor
-    raw_values: Tensor
-    next_values: Tensor
-    terminated: Tensor
-    truncated: Tensor
-    advantages: Tensor | None = None
-    returns: Tensor | None = None
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.rewards.numel())
 
 
 class DecentralisedCritic(nn.Module):
@@ -134,33 +106,27 @@ class OnPolicyAgent:
         return self.actors.sample(step.obs, avail, generator=self.generator, deterministic=deterministic)
 
     @torch.no_grad()
-    def values(self, state: Tensor, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """``(de-normalised V, raw critic output)``: ``[B]`` centralised (from ``state``) or ``[B, n]`` (from ``obs``)."""
-        raw = self.critic(state) if self.config.critic == "centralised" else self.critic(obs)
-        return self._denormalise(raw), raw
+    def values(self, state: Tensor, obs: Tensor) -> Tensor:
+        """Raw critic output (normalised when value normalisation is on): ``[B]`` centralised (from ``state``)
+        or ``[B, n]`` decentralised (from ``obs``). The buffer de-normalises it before GAE."""
+        return self.critic(state) if self.config.critic == "centralised" else self.critic(obs)
 
-    def _denormalise(self, raw: Tensor) -> Tensor:
-        return self.value_norm.denormalize(raw) if self.value_norm is not None else raw
+    def make_buffer(self, rollout_length: int, num_envs: int) -> RolloutBuffer:
+        """A :class:`RolloutBuffer` shaped for this agent and env spec."""
+        spec = self.spec
+        return RolloutBuffer(
+            rollout_length, num_envs, spec.n_agents, spec.obs_dim, spec.state_dim,
+            action_shape=() if spec.is_discrete else (spec.act_dim,),
+            n_actions_max=spec.max_actions if spec.is_discrete else None, device=self.device,
+            critic="centralised" if self.config.critic == "centralised" else "per_agent",
+        )
 
     # ------------------------------------------------------------------ learning
-    def compute_advantages(self, rollout: Rollout) -> None:
-        """GAE on de-normalised values (truncated episodes bootstrap from ``V(final_state)``)."""
-        rewards = rollout.rewards
-        if rollout.values.dim() == 3:
-            rewards = rewards.unsqueeze(-1).expand_as(rollout.values)
-            term = rollout.terminated.unsqueeze(-1).expand_as(rollout.values)
-            trunc = rollout.truncated.unsqueeze(-1).expand_as(rollout.values)
-        else:
-            term, trunc = rollout.terminated, rollout.truncated
-        adv, ret = compute_gae(rewards, rollout.values, rollout.next_values, term, trunc,
-                               self.config.gamma, self.config.gae_lambda)
-        rollout.advantages, rollout.returns = adv, ret
-
-    def update(self, rollout: Rollout) -> dict[str, float]:
-        """One training iteration on ``rollout``: advantages, actor update, critic update. Returns metrics."""
-        if rollout.advantages is None:
-            self.compute_advantages(rollout)
-        batch = actor_updates.flatten(rollout, self.spec.n_agents)
+    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+        """One training iteration on a full ``buffer``: GAE on de-normalised values (truncated episodes
+        bootstrap from ``V(final_state)``), actor update, critic update. Returns metrics."""
+        buffer.compute_returns(self.config.gamma, self.config.gae_lambda, self.value_norm)
+        batch = actor_updates.from_buffer(buffer, self.spec.n_agents)
         metrics = actor_updates.run(self, batch)
         metrics.update(self._update_critic(batch))
         self.n_updates += 1
@@ -175,7 +141,7 @@ class OnPolicyAgent:
         total = 0.0
         count = 0
         for _ in range(cfg.critic_epoch):
-            for idx in actor_updates.minibatch_indices(n, cfg.critic_num_mini_batch, self.generator, self.device):
+            for idx in minibatch_indices(n, cfg.critic_num_mini_batch, self.generator, self.device):
                 inp = batch.state[idx] if cfg.critic == "centralised" else batch.obs[idx]
                 pred = self.critic(inp)
                 target = returns[idx]

@@ -21,7 +21,8 @@ import torch
 
 from seqmarl.envs.base import MultiAgentEnv, Step
 
-from .onpolicy import OnPolicyAgent, Rollout
+from .core.buffer import RolloutBuffer
+from .onpolicy import OnPolicyAgent
 
 Callback = Callable[[int, OnPolicyAgent, dict[str, float]], dict[str, float] | None]
 
@@ -161,6 +162,7 @@ class Trainer:
         self.iteration = 0
         self.env_steps = 0
         self._step: Step | None = None
+        self._buffer: RolloutBuffer | None = None
         self._episode_returns: list[float] = []
         self.logger = MetricsLogger(self.run_dir, config.tensorboard) if self.run_dir is not None else None
         self.history: list[dict[str, float]] = []
@@ -174,35 +176,31 @@ class Trainer:
     def n_updates(self) -> int:
         return max(1, self.config.total_steps // self.steps_per_update)
 
-    def collect(self) -> Rollout:
-        """Roll the batched env for ``rollout_length`` steps with the current policy."""
+    def collect(self) -> "RolloutBuffer":
+        """Roll the batched env for ``rollout_length`` steps with the current policy into the buffer."""
         agent, env = self.agent, self.env
         if self._step is None:
             self._step = env.reset(seed=self.seed)
+        if self._buffer is None:
+            self._buffer = agent.make_buffer(self.config.rollout_length, env.num_envs)
+        buffer = self._buffer
+        buffer.reset()
         step = self._step
-        buf: dict[str, list[torch.Tensor]] = {k: [] for k in (
-            "obs", "state", "avail", "actions", "log_probs", "rewards", "values", "raw_values", "next_values",
-            "terminated", "truncated")}
         for _ in range(self.config.rollout_length):
             actions, log_probs = agent.act(step)
-            values, raw = agent.values(step.state, step.obs)
+            values = agent.values(step.state, step.obs)
             nxt = env.step(actions)
-            final_state = nxt.info.get("final_state", nxt.state)
-            final_obs = nxt.info.get("final_obs", nxt.obs)
-            next_values, _ = agent.values(final_state, final_obs)
-            for key, value in (("obs", step.obs), ("state", step.state), ("avail", step.avail_actions),
-                               ("actions", actions), ("log_probs", log_probs), ("rewards", nxt.reward),
-                               ("values", values), ("raw_values", raw), ("next_values", next_values),
-                               ("terminated", nxt.terminated), ("truncated", nxt.truncated)):
-                buf[key].append(value)
+            # V(s_{t+1}) of the transition taken: the pre-reset final state where an episode ended
+            next_values = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs))
+            buffer.insert(step.obs, step.state, actions, log_probs, nxt.reward, values, next_values,
+                          nxt.terminated, nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None)
             done = nxt.terminated | nxt.truncated
             if bool(done.any()):
                 self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
             step = nxt
         self._step = step
         self.env_steps += self.steps_per_update
-        stacked = {k: (None if v[0] is None else torch.stack(v)) for k, v in buf.items()}
-        return Rollout(avail=stacked.pop("avail"), **stacked)  # type: ignore[arg-type]
+        return buffer
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()

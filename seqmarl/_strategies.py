@@ -220,8 +220,8 @@ def markov_games(
 
     Each argument is a value or a hypothesis strategy. ``n_actions`` is drawn once per agent when
     ``heterogeneous`` is true (counts may then differ), once for all agents otherwise; a fixed sequence
-    gives the per-agent counts outright. When the joint size exceeds ``max_joint_actions`` the largest
-    counts are lowered one at a time (never below 1) until it fits. ``horizons`` (``None`` = infinite
+    gives the per-agent counts outright (and must fit ``max_joint_actions``). When drawn counts exceed
+    ``max_joint_actions`` joint actions, the largest are lowered one at a time (never below 1) until they fit. ``horizons`` (``None`` = infinite
     discounted objective) gives finite-horizon games; ``gamma = 1`` needs a horizon."""
     if max_joint_actions is not None and (
         isinstance(max_joint_actions, bool) or not isinstance(max_joint_actions, (int, np.integer)) or max_joint_actions < 1
@@ -237,6 +237,8 @@ def markov_games(
             raise TypeError("n_actions must be an int, a sequence of ints or a hypothesis strategy of ints") from exc
         if not fixed_actions or any(a < 1 for a in fixed_actions):
             raise ValueError(f"n_actions must hold positive counts, got {fixed_actions}")
+        if max_joint_actions is not None and math.prod(fixed_actions) > max_joint_actions:
+            raise ValueError(f"n_actions={fixed_actions} has more than max_joint_actions={max_joint_actions} joint actions")
     agents_st = st.just(len(fixed_actions)) if fixed_actions is not None else _int_or_strategy(n_agents, "n_agents", 1)
     actions_st = None if fixed_actions is not None else _int_or_strategy(n_actions, "n_actions", 1)
     states_st = _int_or_strategy(n_states, "n_states", 1)

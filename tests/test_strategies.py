@@ -100,6 +100,7 @@ def test_joint_size_is_capped(game: MarkovGame) -> None:
         ({"n_agents": 2.5}, TypeError),
         ({"n_actions": "3"}, TypeError),
         ({"n_actions": (2, 0)}, ValueError),
+        ({"n_actions": (3, 3, 3, 3, 3)}, ValueError),
         ({"max_joint_actions": 0}, ValueError),
         ({"gammas": [0.5]}, TypeError),
     ],

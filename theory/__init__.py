@@ -8,6 +8,8 @@ Example::
     optima.shared_optimum(g).value       # 2 / 2**4
 """
 
+import importlib
+
 from . import evaluate, games, multiagent, policies
 from .games import ProductGaussianGame, climbing, penalty, permutation, qtran, random_game, xor
 from .markov_game import MarkovGame, matrix_game
@@ -33,3 +35,18 @@ __all__ = [
     "Joint",
     "Policy",
 ]
+
+# Submodules that need cvxpy / extra work are imported on first use (PEP 562), so ``import seqmarl.theory``
+# stays light: ``seqmarl.theory.optima``, ``.factorization``, ``.bounds``, ``.iteration``, ``.transform``,
+# ``.npg``, ``.counterexamples``.
+_LAZY = ("optima", "factorization", "bounds", "iteration", "transform", "npg", "counterexamples")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))

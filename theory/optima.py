@@ -354,6 +354,21 @@ def _polish_simplex(poly: _SymmetricPolynomial, start: np.ndarray) -> tuple[floa
     return float(poly.value_and_grad(x)[0][0]), x
 
 
+def _cell_bounds(
+    poly: _SymmetricPolynomial, cells: np.ndarray, values: np.ndarray, grads: np.ndarray, span: float
+) -> np.ndarray:
+    """The three upper bounds of :func:`_shared_branch_and_bound` on ``max_cell J`` for cells ``[C, m, m]``
+    (``values``/``grads`` at the centroids): rows Lipschitz, curvature, Bernstein; shape ``[3, C]``."""
+    n = poly.n
+    centroids = cells.mean(axis=1)
+    offsets = cells - centroids[:, None, :]
+    radius = np.abs(offsets).sum(axis=2).max(axis=1)
+    linear = np.einsum("ckm,cm->ck", offsets, grads).max(axis=1)
+    lipschitz = values + (n * span / 2.0) * radius
+    curvature = values + linear + (n * (n - 1) * span / 4.0) * radius**2
+    return np.stack([lipschitz, curvature, poly.bernstein_bound(cells)])
+
+
 def _shared_branch_and_bound(payoff: np.ndarray, tol: float, max_cells: int) -> tuple[float, np.ndarray, float, int]:
     """Certified global maximum of ``J(p) = sum_a r(a) prod_i p(a^i)`` over the simplex ``Delta_m`` (m >= 3).
 
@@ -384,8 +399,6 @@ def _shared_branch_and_bound(payoff: np.ndarray, tol: float, max_cells: int) -> 
     poly = _SymmetricPolynomial(payoff)
     n, m = poly.n, poly.m
     span = float(payoff.max() - payoff.min())
-    lipschitz = n * span / 2.0
-    curvature = n * (n - 1) * span / 4.0
     slack = 64 * np.finfo(float).eps * n * (1.0 + float(np.abs(payoff).max()))
 
     # incumbent: the pure vertices (J = r(j, ..., j)), the uniform point, and SLSQP from the best of them
@@ -415,11 +428,7 @@ def _shared_branch_and_bound(payoff: np.ndarray, tol: float, max_cells: int) -> 
             val, x = _polish_simplex(poly, centroids[top])
             if val > best_value:
                 best_value, best_p = val, x
-        offsets = cells - centroids[:, None, :]
-        radius = np.abs(offsets).sum(axis=2).max(axis=1)
-        linear = np.einsum("ckm,cm->ck", offsets, grads).max(axis=1)
-        bound = values + np.minimum(lipschitz * radius, linear + curvature * radius**2)
-        bound = np.minimum(bound, poly.bernstein_bound(cells)) + slack
+        bound = np.min(_cell_bounds(poly, cells, values, grads, span), axis=0) + slack
         keep = bound > best_value + tol
         if np.any(~keep):
             discarded_bound = max(discarded_bound, float(bound[~keep].max()))

@@ -148,6 +148,7 @@ def test_shared_single_state_discounted_scales_by_horizon_sum():
         (games.qtran(), 8.0),
         (games.permutation(3), 2 / 9),  # n! prod p_j <= n! / n^n by AM-GM, attained at uniform
         (games.permutation(4), 24 / 256),
+        (games.permutation(5), 120 / 5**5),
     ],
 )
 def test_shared_closed_forms(game, exact):
@@ -173,16 +174,45 @@ def test_shared_branch_and_bound_against_dense_grid(seed, n, m):
     assert abs(evaluate.expected_return(game, res.policy) - res.value) <= 1e-12
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_shared_gap_is_valid_when_budget_runs_out(seed):
+@FAST
+@given(seed=SEEDS, n=st.integers(2, 3), budget=st.integers(1, 40))
+def test_shared_gap_is_valid_when_budget_runs_out(seed, n, budget):
+    """With a tiny cell budget the bounds themselves set the gap: it must still cover the true optimum."""
     rng = np.random.default_rng(seed)
-    game = games.random_game(rng, n_agents=3, n_actions=3, n_states=1, gamma=0.0)
+    game = games.random_game(rng, n_agents=n, n_actions=3, n_states=1, gamma=0.0)
     tight = optima.shared_optimum(game)
-    loose = optima.shared_optimum(game, max_cells=1)
-    assert loose.certified_gap > 0
+    loose = optima.shared_optimum(game, max_cells=budget)
     assert tight.value <= loose.value + loose.certified_gap + 1e-12
     grid_best = shared_value_on(game.reward[0], simplex_grid(3, 60)).max()
     assert grid_best <= loose.value + loose.certified_gap + 1e-12
+    assert abs(evaluate.expected_return(game, loose.policy) - loose.value) <= 1e-12
+
+
+@FAST
+@given(seed=SEEDS, n=st.integers(1, 4), m=st.integers(3, 5), shrink=st.sampled_from([1.0, 0.2, 0.01]))
+def test_each_cell_bound_is_valid(seed, n, m, shrink):
+    """White-box: each of the three bounds (Lipschitz, curvature, Bernstein) dominates J on a random cell."""
+    rng = np.random.default_rng(seed)
+    payoff = rng.standard_normal((m,) * n)
+    poly = optima._SymmetricPolynomial(payoff)
+    cells = shrink * rng.dirichlet(np.ones(m), size=(4, m)) + (1 - shrink) * rng.dirichlet(np.ones(m), size=(4, 1))
+    values, grads = poly.value_and_grad(cells.mean(axis=1))
+    bounds = optima._cell_bounds(poly, cells, values, grads, float(payoff.max() - payoff.min()))
+    for c in range(4):
+        inside = rng.dirichlet(np.full(m, 0.3), size=400) @ cells[c]
+        inside = np.concatenate([inside, cells[c]])
+        j = shared_value_on(payoff, inside).max()
+        assert np.all(bounds[:, c] >= j - 1e-12)
+    # the batched polynomial agrees with the loop definition
+    pts = rng.dirichlet(np.ones(m), size=5)
+    assert np.allclose(poly.value_and_grad(pts)[0], shared_value_on(payoff, pts), atol=1e-12)
+
+
+def test_shared_budget_exhaustion_reports_positive_gap():
+    game = games.permutation(3)  # interior maximiser: one cell cannot certify it
+    loose = optima.shared_optimum(game, max_cells=1)
+    assert loose.certified_gap > 1e-6
+    assert 2 / 9 <= loose.value + loose.certified_gap + 1e-12
 
 
 def test_shared_multi_state_is_feasible_and_flagged_uncertified():
@@ -217,6 +247,34 @@ def test_joint_optimum_matches_enumeration_and_value_iteration(seed, n_states, g
     assert isinstance(fact.policy, Factorized)
     assert abs(fact.value - res.value) <= 1e-12
     assert abs(evaluate.expected_return(game, fact.policy) - res.value) <= 1e-9
+
+
+def test_policy_iteration_takes_small_improvements():
+    """Greedy-on-reward stays in state 0 (J = 2); moving costs eps now and gains 3 eps forever after:
+    with gamma = 1/2, J* = (1 - eps) + (1/2)(1 + 3 eps)/(1 - 1/2) = 2 + 2 eps."""
+    eps = 1e-6
+    reward = np.array([[1.0, 1.0 - eps], [1.0 + 3 * eps, 1.0 + 3 * eps]])
+    transition = np.zeros((2, 2, 2))
+    transition[0, 0, 0] = transition[0, 1, 1] = transition[1, :, 1] = 1.0
+    game = MarkovGame(reward, transition, 0.5, np.array([1.0, 0.0]))
+    res = optima.joint_optimum(game)
+    assert abs(res.value - (2 + 2 * eps)) <= 1e-12
+    assert res.actions[0, 0] == 1
+
+
+@pytest.mark.parametrize("horizon", [None, 1, 4])
+def test_stationary_gradient_matches_finite_differences(horizon):
+    rng = np.random.default_rng(2)
+    base = games.random_game(rng, n_agents=2, n_actions=2, n_states=3, gamma=0.8)
+    game = MarkovGame(base.reward, base.transition, 0.8, base.initial, horizon=horizon)
+    joint = random_policy(rng, game).probs()
+    grad = optima._stationary_gradient(game, joint)
+    for _ in range(3):
+        direction = rng.standard_normal(joint.shape)
+        direction -= direction.mean(axis=(1, 2), keepdims=True)  # stays normalised per state
+        h = 1e-6
+        numeric = (evaluate.expected_return(game, joint + h * direction) - evaluate.expected_return(game, joint - h * direction)) / (2 * h)
+        assert abs(numeric - (grad * direction).sum()) <= 1e-6
 
 
 @pytest.mark.parametrize("seed", range(3))
