@@ -178,6 +178,18 @@ def _ratio_full(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slic
     return _ratio(agent, new_lp, batch.old_log_probs[idx, i], i)
 
 
+def _advance_factor(agent: "OnPolicyAgent", factor: Tensor, i: int, batch: Batch, idx: Tensor | slice = slice(None)) -> Tensor:
+    """``factor <- factor * r^i`` after agent i's update (HARL); unchanged with ``config.simultaneous``."""
+    if agent.config.simultaneous:
+        return factor
+    return factor * _ratio_full(agent, i, batch, idx)
+
+
+def _trainable(agent: "OnPolicyAgent", i: int) -> list[nn.Parameter]:
+    """Agent i's parameters that require gradients (frozen ones, e.g. a fixed log-std, are left alone)."""
+    return [p for p in agent.actors.parameters_of(i) if p.requires_grad]
+
+
 def _sequential_agent_outer(agent: "OnPolicyAgent", batch: Batch, order: list[int]) -> dict[str, float]:
     """HAPPO/HAA2C, official granularity: agent i runs all its epochs, then the factor is updated."""
     cfg = agent.config
@@ -186,7 +198,7 @@ def _sequential_agent_outer(agent: "OnPolicyAgent", batch: Batch, order: list[in
     stats = {"policy_objective": 0.0, "entropy": 0.0}
     count = 0
     for i in order:
-        params = agent.actors.parameters_of(i)
+        params = _trainable(agent, i)
         for _ in range(cfg.ppo_epoch):
             for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
                 objective, entropy = _sequential_objective(agent, i, batch, idx, factor[idx])
@@ -194,7 +206,7 @@ def _sequential_agent_outer(agent: "OnPolicyAgent", batch: Batch, order: list[in
                 stats["policy_objective"] += float(objective.detach())
                 stats["entropy"] += float(entropy.detach())
                 count += 1
-        factor = factor * _ratio_full(agent, i, batch)
+        factor = _advance_factor(agent, factor, i, batch)
     stats = {k: v / max(count, 1) for k, v in stats.items()}
     stats["factor_mean"] = float(factor.mean())
     return stats
@@ -212,8 +224,8 @@ def _sequential_minibatch_outer(agent: "OnPolicyAgent", batch: Batch, order: lis
             factor = torch.ones(idx.numel(), device=agent.device)
             for i in order:
                 objective, entropy = _sequential_objective(agent, i, batch, idx, factor)
-                _step(agent, agent.actor_optimizers[i], agent.actors.parameters_of(i), -(objective + cfg.entropy_coef * entropy))
-                factor = factor * _ratio_full(agent, i, batch, idx)
+                _step(agent, agent.actor_optimizers[i], _trainable(agent, i), -(objective + cfg.entropy_coef * entropy))
+                factor = _advance_factor(agent, factor, i, batch, idx)
                 stats["policy_objective"] += float(objective.detach())
                 stats["entropy"] += float(entropy.detach())
                 count += 1
@@ -240,7 +252,7 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
     accepted, kls, improves = 0, [], []
     everything = slice(None)
     for i in order:
-        params = agent.actors.parameters_of(i)
+        params = _trainable(agent, i)
         with torch.no_grad():
             old = agent.actors.distribution_agent(i, batch.obs[:, i], None if (batch.avail is None or not agent.discrete) else batch.avail[:, i])
 
@@ -251,13 +263,13 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
 
         g = flat_grad(surrogate(), params)
         if not bool(torch.isfinite(g).all()) or float(g.norm()) == 0.0:
-            factor = factor * _ratio_full(agent, i, batch)
+            factor = _advance_factor(agent, factor, i, batch)
             continue
         fvp = fisher_vector_product(lambda: _agent_kl(agent, i, batch, old), params, cfg.fvp_damping)
         try:
             full_step, expected = natural_step(g, fvp, cfg.kl_threshold, cfg.cg_iters)
         except ValueError:
-            factor = factor * _ratio_full(agent, i, batch)
+            factor = _advance_factor(agent, factor, i, batch)
             continue
         x0 = flat_params(params)
 
@@ -282,7 +294,7 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
                 improves.append(result.improve)
         else:
             set_flat_params(params, x0)
-        factor = factor * _ratio_full(agent, i, batch)
+        factor = _advance_factor(agent, factor, i, batch)
     return {
         "accepted_steps": float(accepted),
         "kl": float(sum(kls) / len(kls)) if kls else 0.0,

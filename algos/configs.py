@@ -33,6 +33,8 @@ class OnPolicyConfig:
         share_param: one actor for all agents (MAPPO True, HA* False — HARL).
         agent_id: append a one-hot agent id to the shared actor's input (False; MAPPO paper uses it on SMAC).
         fixed_order: sequential agent order fixed (True) or a fresh random permutation each update (False — HARL).
+        simultaneous: for the sequential updates, drop the factor so every agent steps against the OLD joint
+            policy at once (the MAPPO/IPPO-style independent step; Fu et al.'s ``--no_factor``). False — HARL.
         granularity: ``agent_outer`` (each agent runs all its epochs before the next — HARL official) or
             ``minibatch_outer`` (for each epoch and minibatch, all agents in order).
         ratio_aggregation: ``prod`` (HARL default) or ``mean`` over continuous action dimensions.
@@ -63,6 +65,7 @@ class OnPolicyConfig:
     share_param: bool = False
     agent_id: bool = False
     fixed_order: bool = False
+    simultaneous: bool = False
     granularity: str = "agent_outer"
     ratio_aggregation: str = "prod"
     adv_norm: str = "batch"

@@ -112,6 +112,38 @@ def shared_optimum_or_none(game: Any) -> float | None:
     return float(result.value) if math.isfinite(result.certified_gap) else None
 
 
+def oracle_run(
+    algo: str,
+    env: str,
+    *,
+    n_updates: int,
+    num_envs: int = 64,
+    rollout_length: int = 1,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    algo_kwargs: dict[str, Any] | None = None,
+    device: str = "cpu",
+    tol: float = 1e-6,
+) -> ValidationReport:
+    """In-memory oracle validation (no files): train ``n_updates`` and record the exact J after each one."""
+    from seqmarl.algos import Trainer, TrainerConfig, make_agent
+    from seqmarl.envs import make
+
+    environment = make(env, num_envs=num_envs, device=device, seed=seed, **(env_kwargs or {}))
+    if not hasattr(environment, "game"):
+        raise ValueError(f"env must be a tabular env built from a theory game (matrix/...), got {env!r}")
+    agent = make_agent(algo, environment.spec, device=device, seed=seed, **(algo_kwargs or {}))
+    game = environment.game
+    report = ValidationReport(algo=algo, env=env, seed=seed, j_star=optima.joint_optimum(game).value,
+                              j_star_share=shared_optimum_or_none(game), tol=tol)
+    tracker = OracleTracker(environment, report)
+    tracker.record(agent)
+    cfg = TrainerConfig(total_steps=n_updates * num_envs * rollout_length, rollout_length=rollout_length,
+                        progress=False, tensorboard=False)
+    Trainer(environment, agent, cfg, run_dir=None, seed=seed, callbacks=[tracker]).train()
+    return report
+
+
 def validate(cfg: RunConfig, tol: float = 1e-6) -> tuple[ValidationReport, Path]:
     """Train ``cfg`` with an :class:`OracleTracker`; write ``validation.json`` and ``validation.png``."""
     from seqmarl.config import resolve

@@ -22,7 +22,9 @@ Numerical safeguard. The exact maximiser of each program is at least as good as 
 feasible with objective 0), state by state for the state-separable programs. After solving, any state (and, for
 the max-KL penalty, the whole table) whose exactly re-evaluated objective falls below that of the old table is
 reset to the old table; states of zero weight are kept at the old table. This only removes solver noise; it
-never changes an exact maximiser.
+never changes an exact maximiser. Likewise a state whose local gains differ by no more than the rounding level of
+the advantages (``1e-12 max(1, max|Q_pi|)``) is treated as one where the agent is indifferent (gain 0), so that a
+KL-ball program does not take a full step along rounding noise.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ _LETTERS = "abcdefghijklmnopqrtuvwxyz"
 
 
 # --------------------------------------------------------------------------------------------- validation
-def _check_inputs(game: object, pi: object, rng: object) -> tuple[MarkovGame, Factorized]:
+def _check_game_policy(game: object, pi: object) -> tuple[MarkovGame, Factorized]:
     game = _check_game(game)
     if not isinstance(pi, Factorized):
         raise TypeError(f"pi must be a Factorized (product) policy, got {type(pi).__name__}")
@@ -59,6 +61,11 @@ def _check_inputs(game: object, pi: object, rng: object) -> tuple[MarkovGame, Fa
             f"pi must match the game ({game.n_states} states, actions {game.n_actions}), "
             f"got {pi.n_states} states, actions {pi.n_actions}"
         )
+    return game, pi
+
+
+def _check_inputs(game: object, pi: object, rng: object) -> tuple[MarkovGame, Factorized]:
+    game, pi = _check_game_policy(game, pi)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if game.horizon is not None:
@@ -96,12 +103,27 @@ def local_gain(game: MarkovGame, pi: Factorized, agent: int, prev_agents: Sequen
 
     ``prev_agents = i_{1:m-1}`` with their new tables ``prev_tables``; ``prev_agents = ()`` gives
     ``A^{agent}_pi(s, a) = Q^{agent}_pi - V_pi``."""
+    game, pi = _check_game_policy(game, pi)
     prev = tuple(prev_agents)
+    if len(prev_tables) != len(prev):
+        raise ValueError(f"prev_tables must give one table per agent in prev_agents {prev}, got {len(prev_tables)}")
     adv = advantage_subset(game, pi, (agent,), given=prev, q=q)  # [S, A_prev..., A_agent]
     k = len(prev)
     letters = _LETTERS[: k + 1]
     subs = ["s" + letters] + ["s" + c for c in letters[:k]]
     return np.einsum(",".join(subs) + "->s" + letters[k], adv, *prev_tables, optimize=True)
+
+
+def _denoise(g: np.ndarray, noise: float) -> np.ndarray:
+    """Rows whose gains spread by at most ``noise`` (rounding in ``A_pi``) are set to 0: the agent is indifferent
+    there, and a trust-region program would otherwise take a full step along rounding noise."""
+    flat = np.ptp(g, axis=1) <= noise
+    return np.where(flat[:, None], 0.0, g)
+
+
+def _noise_level(q: np.ndarray) -> float:
+    """Absolute rounding level of advantages computed from ``Q_pi``: ``1e-12 max(1, max |Q_pi|)``."""
+    return 1e-12 * max(1.0, float(np.max(np.abs(q))))
 
 
 def _clean(table: np.ndarray, old: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
@@ -143,8 +165,9 @@ def hatrpo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, ord
         pi_{k+1}^{i_m} = argmax_P  L^{i_{1:m}}_{pi_k}(pi_{k+1}^{i_{1:m-1}}, P) - C Dmax_KL(pi_k^{i_m}, P),
         C = 4 gamma max|A_{pi_k}| / (1 - gamma)^2,
 
-    solved as ``max sum_s rho(s) <P_s, g_s> - C t  s.t. KL(pi_k^{i_m}(.|s) || P_s) <= t  for all s`` (exponential
-    cone). With ``C = 0`` (``gamma = 0``: one-shot games, or a constant advantage) the program is linear and its
+    solved as ``max sum_s rho(s) <P_s, g_s> - C t  s.t. KL(pi_k^{i_m}(.|s) || P_s) <= t  for all s`` (a concave
+    program, solved exactly through its KKT conditions by :func:`seqmarl.theory.trust_region.solve_max_kl_penalty`;
+    a generic exponential-cone solve is only ~1e-8 accurate, too coarse for the tiny steps a large ``C`` allows). With ``C = 0`` (``gamma = 0``: one-shot games, or a constant advantage) the program is linear and its
     maximiser is taken in closed form: the old row if it already attains ``max_a g_s(a)``, else the uniform
     distribution over the maximising actions (a best response). States with ``rho(s) = 0`` keep their old row.
     Theorem 2: ``J(pi_{k+1}) >= J(pi_k)`` (sequential scheme only)."""
@@ -152,11 +175,12 @@ def hatrpo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, ord
     order = _schedule(game, rng, order, simultaneous)
     c = penalty_constant(game, pi)
     q = q_value(game, pi)
+    noise = _noise_level(q)
     rho = occupancy(game, pi)
 
     def step(agent: int, prev: tuple[int, ...], tables: list[np.ndarray]) -> np.ndarray:
         old = pi.tables[agent]
-        g = local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q)
+        g = _denoise(local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q), noise)
         if c == 0:
             best = g.max(axis=1, keepdims=True)
             tol = 1e-12 * (1.0 + np.abs(best))
@@ -189,12 +213,13 @@ def hatrpo_kl_ball(game: MarkovGame, pi: Factorized, rng: np.random.Generator, d
     delta = _positive(delta, "delta")
     order = _schedule(game, rng, order, simultaneous)
     q = q_value(game, pi)
+    noise = _noise_level(q)
     rho = occupancy(game, pi)
     rho_norm = rho / rho.sum()
 
     def step(agent: int, prev: tuple[int, ...], tables: list[np.ndarray]) -> np.ndarray:
         old = pi.tables[agent]
-        g = local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q)
+        g = _denoise(local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q), noise)
         lin = rho_norm[:, None] * g
         new = _clean(solve_mean_kl_ball(old, g, rho_norm, delta), old)
         return _revert_worse_states(new, old, lambda p: np.sum(lin * p, axis=1), rho_norm)
@@ -221,11 +246,12 @@ def haml_kl_drift(game: MarkovGame, pi: Factorized, rng: np.random.Generator, la
     delta = _positive(delta, "delta")
     order = _schedule(game, rng, order, simultaneous)
     q = q_value(game, pi)
+    noise = _noise_level(q)
     beta = np.full(game.n_states, 1.0 / game.n_states)
 
     def step(agent: int, prev: tuple[int, ...], tables: list[np.ndarray]) -> np.ndarray:
         old = pi.tables[agent]
-        g = local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q)
+        g = _denoise(local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q), noise)
         lin = beta[:, None] * g
         new = _clean(solve_state_kl_penalty_ball(old, g, lam_f, delta), old)
 
@@ -244,6 +270,11 @@ def happo_weights(game: MarkovGame, pi: Factorized, agent: int, prev_agents: Seq
 
     ``pi(a|s) M^{i_{1:m}}(s, a) = pibar^{i_{1:m-1}}(a^{i_{1:m-1}}|s) pi^{-i_{1:m-1}}(a^{-i_{1:m-1}}|s) A_pi(s, a)``
     (the ratio in ``M`` cancels against ``pi``, so no division is needed)."""
+    game, pi = _check_game_policy(game, pi)
+    if not 0 <= int(agent) < game.n_agents or int(agent) in tuple(prev_agents):
+        raise ValueError(f"agent must be an agent index in [0, {game.n_agents}) not in prev_agents, got {agent}")
+    if len(prev_tables) != len(tuple(prev_agents)):
+        raise ValueError("prev_tables must give one table per agent in prev_agents")
     tables = list(pi.tables)
     for j, t in zip(prev_agents, prev_tables):
         tables[j] = t

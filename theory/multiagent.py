@@ -49,18 +49,17 @@ def _tables_for(game: MarkovGame, pi: ProductPolicy) -> list[np.ndarray]:
 def marginalise(joint: np.ndarray, tables: Sequence[np.ndarray], keep: Sequence[int]) -> np.ndarray:
     """Contract ``joint[S, A1..An]`` with ``pi^j(.|s)`` over every agent ``j`` not in ``keep`` and order
     the kept axes as ``keep`` lists them -> ``[S, A_{keep[0]}, ..., A_{keep[-1]}]``."""
+    keep = tuple(keep)
     n = joint.ndim - 1
-    letters = "abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    if n > len(letters):
-        raise ValueError(f"at most {len(letters)} agents are supported, got {n}")
-    operands: list[np.ndarray] = [joint]
-    subscripts = ["s" + letters[:n]]
-    for j in range(n):
-        if j not in keep:
-            operands.append(tables[j])
-            subscripts.append("s" + letters[j])
-    out = "s" + "".join(letters[k] for k in keep)
-    return np.einsum(",".join(subscripts) + "->" + out, *operands, optimize=True)
+    out = joint
+    for j in reversed(range(n)):  # contract the dropped agents one at a time (batched mat-vec), last axis first
+        if j in keep:
+            continue
+        t = tables[j]
+        moved = np.moveaxis(out, 1 + j, -1)
+        out = (moved.reshape(t.shape[0], -1, t.shape[1]) @ t[:, :, None]).reshape(moved.shape[:-1])
+    kept = sorted(keep)
+    return np.transpose(out, (0, *(1 + kept.index(k) for k in keep)))
 
 
 def q_subset(game: MarkovGame, pi: ProductPolicy, agents: Sequence[int], q: np.ndarray | None = None) -> np.ndarray:

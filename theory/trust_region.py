@@ -43,10 +43,9 @@ class KLTilt:
     support gets mass only if ``l_a = nu``. With ``x = nu - m`` and ``d_a = m - l_a >= 0`` (both in units of the
     row's spread ``sigma = max(max d, x_c)``, which leaves ``P`` and ``KL`` unchanged and scales ``mu``):
 
-        Z(x) = sum_a q_a / (x + d_a),   P_a = q_a / ((x + d_a) Z),   mu = 1 / Z,
-        KL(q || P) = sum_a q_a log((x + d_a) Z) = sum_a q_a log1p(d_a Z - W),   W = sum_a q_a d_a / (x + d_a)
+        Z(x) = sum_a q_a / (x + d_a),   P_a = q_a / ((x + d_a) Z),   mu = 1 / Z,   KL(q || P) = sum_a q_a log((x + d_a) Z)
 
-    (the ``log1p`` form avoids cancellation when ``P ~ q``). ``KL`` decreases and ``mu`` increases with ``x``;
+    (evaluated in a cancellation-free form, see ``_kl_parts``). ``KL`` decreases and ``mu`` increases with ``x``;
     ``dKL/dx = -sum_a q_a (1/(x + d_a) - Z)^2`` and ``d log mu / d log x = x Z_2 / Z``, ``Z_2 = sum q/(x+d)^2``.
 
     If an off-support action beats the support (``l* = max_off l > m``) then ``x >= x_c = l* - m``; at ``x = x_c``
@@ -82,14 +81,30 @@ class KLTilt:
     def _z(self, x: np.ndarray) -> np.ndarray:
         return np.where(self.supp, self.q / (x[:, None] + self.d), 0.0).sum(axis=1)
 
-    def x_regime(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(P, KL, mu)`` at ``nu = m + sigma x`` (``x > 0`` normalised, one per row)."""
+    def _kl_parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(inv, Z, u, KL)`` at normalised ``x``: ``inv = 1/(x+d)``, ``u_a = (x + d_a) Z = q_a / P_a`` and
+
+            KL = sum_a q_a [log u_a - e_a] + sum_a q_a (dbar - d_a)^2 / ((x + d_a)(x + dbar)),   e_a = d_a Z - W,
+
+        (``sum_a q_a e_a`` equals the last sum exactly, and ``log u - e = log1p(e) - e`` is computed without
+        cancellation when ``|e|`` is small), so KL keeps its relative accuracy when ``P ~ q``."""
         inv = np.where(self.supp, 1.0 / (x[:, None] + self.d), 0.0)
         z = (self.q * inv).sum(axis=1)
         w = (self.q * self.d * inv).sum(axis=1)
         e = np.where(self.supp, self.d * z[:, None] - w[:, None], 0.0)
-        p = np.where(self.supp, self.q / (1.0 + e), 0.0)
-        kl = np.maximum(np.where(self.supp, self.q * np.log1p(e), 0.0).sum(axis=1), 0.0)
+        u = np.where(self.supp, (x[:, None] + self.d) * z[:, None], 1.0)
+        small = np.abs(e) < 0.5
+        with np.errstate(divide="ignore", invalid="ignore"):
+            curvature = np.where(small, np.log1p(np.where(small, e, 0.0)) - e, np.log(u) - e)
+        dbar = (self.q * self.d).sum(axis=1, keepdims=True)
+        spread = np.where(self.supp, self.q * (dbar - self.d) ** 2 * inv / (x[:, None] + dbar), 0.0).sum(axis=1)
+        kl = np.where(self.supp, self.q * curvature, 0.0).sum(axis=1) + spread
+        return inv, z, u, np.maximum(kl, 0.0)
+
+    def x_regime(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(P, KL, mu)`` at ``nu = m + sigma x`` (``x > 0`` normalised, one per row)."""
+        _, z, u, kl = self._kl_parts(x)
+        p = np.where(self.supp, self.q / u, 0.0)
         return p / p.sum(axis=1, keepdims=True), kl, self.sigma / z
 
     def corner_regime(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,11 +119,7 @@ class KLTilt:
 
     def _log_kl_and_slope(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.exp(y)
-        inv = np.where(self.supp, 1.0 / (x[:, None] + self.d), 0.0)
-        z = (self.q * inv).sum(axis=1)
-        w = (self.q * self.d * inv).sum(axis=1)
-        e = np.where(self.supp, self.d * z[:, None] - w[:, None], 0.0)
-        kl = np.where(self.supp, self.q * np.log1p(e), 0.0).sum(axis=1)
+        inv, z, _, kl = self._kl_parts(x)
         var = np.where(self.supp, self.q * (inv - z[:, None]) ** 2, 0.0).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(kl), -x * var / (z * kl)

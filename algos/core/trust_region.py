@@ -78,6 +78,9 @@ def flat_grad(
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(ps, grads)])
 
 
+_RELATIVE_CURVATURE_FLOOR = 1e-6
+
+
 def conjugate_gradient(
     Avp: Callable[[Tensor], Tensor],
     b: Tensor,
@@ -101,12 +104,19 @@ def conjugate_gradient(
     r = b.clone()
     p = b.clone()
     rdotr = torch.dot(r, r)
+    first_curvature: float | None = None
     for _ in range(n_iters):
         if float(rdotr) < residual_tol:
             break
         Ap = Avp(p)
         pAp = torch.dot(p, Ap)
-        if float(pAp) <= 0.0:  # direction of zero/negative curvature: stop (A is PSD, so r ⟂ range(A))
+        curvature = float(pAp) / max(float(torch.dot(p, p)), 1e-300)
+        if first_curvature is None:
+            first_curvature = curvature
+        # Zero/negative curvature, or curvature at rounding level relative to the first direction: for a
+        # singular PSD A (e.g. a Fisher with redundant parameters) the residual left in the null space is
+        # rounding noise, and stepping along it would blow the solution up. Stop: r is ⟂ range(A) up to rounding.
+        if curvature <= 0.0 or curvature < _RELATIVE_CURVATURE_FLOOR * first_curvature:
             break
         alpha = rdotr / pAp
         x = x + alpha * p

@@ -235,3 +235,17 @@ def test_validation():
         natural_step(torch.ones(S * A_, dtype=D), fvp, 0.0)
     with pytest.raises(ValueError, match="params"):
         flat_params([])
+
+
+def test_cg_on_singular_fisher_in_float32_does_not_blow_up() -> None:
+    """Regression: H = [[1,1],[1,1]] (a Gaussian mean w*1 + b has two redundant parameters), b = (g, g).
+    The exact minimum-norm solution is (g/2, g/2). Without the relative-curvature stop, float32 rounding
+    left a 1e-5 residual in the null space and CG diverged to ~1e10."""
+    H = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+    b = torch.tensor([0.6155, 0.6155])
+    x = conjugate_gradient(lambda v: H @ (v + torch.tensor([1e-5, -1e-5]) * 0), b, n_iters=10)
+    assert torch.allclose(x, b / 2, atol=1e-5)
+    # a perturbation of the rounding kind: residual in the null space
+    noisy = lambda v: H @ v + 1e-7 * torch.tensor([v[0] - v[1], v[1] - v[0]])  # noqa: E731
+    x = conjugate_gradient(noisy, b + torch.tensor([1.4e-5, -1.4e-5]), n_iters=10)
+    assert float(x.abs().max()) < 1.0, x
