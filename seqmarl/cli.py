@@ -28,6 +28,7 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
     p.add_argument("--list", action="store_true", help="list the check names and exit")
+    p.add_argument("--full", action="store_true", help="print every claim and source in full")
 
 
 @command("verify", "check every theorem of sequential-update MARL exactly and print a table", _verify_args)
@@ -40,7 +41,7 @@ def _verify(ns: argparse.Namespace) -> int:
         return 0
     from seqmarl.verify import main as verify_main
 
-    return verify_main(ns.only, ns.thorough, ns.json, seed=ns.seed)
+    return verify_main(ns.only, ns.thorough, ns.json, seed=ns.seed, full=ns.full)
 
 
 def _load_optional_commands() -> None:

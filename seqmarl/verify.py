@@ -33,14 +33,26 @@ def _fmt_error(x: float) -> str:
     return "0" if x == 0 else f"{x:.1e}"
 
 
-def render(results: list[tuple[Check, CheckResult]]) -> Table:
-    table = Table(title="seqmarl verify — theorem checks", show_lines=False)
-    for col in ("claim", "source", "method", "cases", "worst error", "time (s)", "verdict"):
-        table.add_column(col, overflow="fold")
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render(results: list[tuple[Check, CheckResult]], full: bool = False) -> Table:
+    """The report table; claims are shortened to one line unless ``full`` (JSON always has them whole)."""
+    table = Table(title="seqmarl verify — theorem checks", show_lines=full)
+    table.add_column("check", no_wrap=True)
+    table.add_column("claim", overflow="fold", ratio=3)
+    table.add_column("source", overflow="fold", ratio=1)
+    for col in ("method", "cases", "worst error", "time (s)", "verdict"):
+        table.add_column(col, no_wrap=True)
     for check, res in results:
         verdict = "[green]PASS[/green]" if res.passed else "[red]FAIL[/red]"
-        claim = check.claim if res.passed or not res.detail else f"{check.claim}\n[red]{res.detail}[/red]"
-        table.add_row(claim, check.source, check.method, str(res.cases), _fmt_error(res.worst_error), f"{res.seconds:.2f}", verdict)
+        claim = check.claim if full else _short(check.claim, 90)
+        if not res.passed and res.detail:
+            claim = f"{claim}\n[red]{res.detail}[/red]"
+        table.add_row(check.name, claim, _short(check.source, 60) if not full else check.source, check.method,
+                      str(res.cases), _fmt_error(res.worst_error), f"{res.seconds:.2f}", verdict)
     return table
 
 
@@ -61,15 +73,17 @@ def to_json(results: list[tuple[Check, CheckResult]]) -> list[dict]:
     ]
 
 
-def main(names: Sequence[str] | None, thorough: bool, json_path: str | None, seed: int = 0) -> int:
-    """Run, print the table, optionally write JSON; return 1 if any check failed."""
+def main(names: Sequence[str] | None, thorough: bool, json_path: str | None, seed: int = 0, full: bool = False) -> int:
+    """Run, print the table, optionally write JSON; return 1 if any check failed (or none ran)."""
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
     results = run_checks(names, thorough=thorough, seed=seed)
-    console.print(render(results))
+    console.print(render(results, full=full))
     failed = [c.name for c, r in results if not r.passed]
     total = sum(r.seconds for _, r in results)
     console.print(f"{len(results) - len(failed)}/{len(results)} checks passed in {total:.1f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(to_json(results), indent=2))
-    return 1 if failed else 0
+    return 1 if failed or not results else 0

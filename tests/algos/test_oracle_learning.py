@@ -87,7 +87,8 @@ def _gaussian_agent(simultaneous: bool, mu: tuple[float, float], delta: float):
 
 def _means(agent) -> np.ndarray:
     obs = torch.ones(1, 1)
-    return np.array([float(agent.actors.actor_of(i).distribution(obs).mean) for i in range(2)])
+    with torch.no_grad():
+        return np.array([float(agent.actors.actor_of(i).distribution(obs).mean) for i in range(2)])
 
 
 @pytest.mark.parametrize("simultaneous", [False, True])
