@@ -39,7 +39,7 @@ __all__ = [
 # Submodules that need cvxpy / extra work are imported on first use (PEP 562), so ``import seqmarl.theory``
 # stays light: ``seqmarl.theory.optima``, ``.factorization``, ``.bounds``, ``.iteration``, ``.transform``,
 # ``.npg``, ``.counterexamples``.
-_LAZY = ("optima", "factorization", "bounds", "iteration", "transform", "npg", "counterexamples")
+_LAZY = ("optima", "factorization", "bounds", "iteration", "transform", "npg", "counterexamples", "trust_region")
 
 
 def __getattr__(name: str):

@@ -84,7 +84,7 @@ def random_game(
         actions = tuple(_check_int(a, "n_actions[i]", 1) for a in n_actions)
         if len(actions) != n_agents:
             raise ValueError(f"n_actions must have one entry per agent ({n_agents}), got {len(actions)}")
-    if dirichlet_alpha <= 0:
+    if not np.isfinite(dirichlet_alpha) or dirichlet_alpha <= 0:
         raise ValueError(f"dirichlet_alpha must be > 0, got {dirichlet_alpha}")
     shape = (n_states, *actions)
     reward = rng.standard_normal(shape)

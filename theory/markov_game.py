@@ -28,13 +28,14 @@ def check_distribution(array: np.ndarray, name: str, axis: int = -1, tol: float 
         raise ValueError(f"{name} must be finite; it contains NaN or inf")
     if np.any(array < -tol):
         raise ValueError(f"{name} must be non-negative; smallest entry is {array.min():.3g}")
-    sums = array.sum(axis=axis)
-    worst = float(np.max(np.abs(sums - 1.0))) if sums.size else 0.0
-    if worst > tol:
-        raise ValueError(
-            f"{name} must sum to 1 along axis {axis} (tolerance {tol:g}); worst row sums to "
-            f"{1.0 + worst if np.max(sums) > 1 else 1.0 - worst:.12g}"
-        )
+    sums = np.asarray(array.sum(axis=axis))
+    if sums.size:
+        deviation = np.abs(sums - 1.0)
+        worst_sum = float(sums.reshape(-1)[int(np.argmax(deviation))])
+        if float(deviation.max()) > tol:
+            raise ValueError(
+                f"{name} must sum to 1 along axis {axis} (tolerance {tol:g}); worst row sums to {worst_sum:.12g}"
+            )
 
 
 @dataclass(frozen=True, eq=False)

@@ -171,6 +171,8 @@ def estimator_m(
     new = _new_tables(game, prev_agents, prev_new_tables, "prev_new_tables")
     if adv is None:
         adv = advantage(game, _as_policy(tables))
+    elif not isinstance(adv, np.ndarray):
+        raise TypeError(f"adv must be a numpy array of shape {game.reward.shape}, got {type(adv).__name__}")
     elif adv.shape != game.reward.shape:
         raise ValueError(f"adv must have shape {game.reward.shape}, got {adv.shape}")
     factor = np.ones(game.reward.shape)

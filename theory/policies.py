@@ -84,7 +84,7 @@ class Factorized(Policy):
             raise ValueError("tables must hold at least one agent's table")
         n_states = {t.shape[0] for t in tables}
         if len(n_states) != 1:
-            raise ValueError(f"every table must have the same number of states, got {[t.shape for t in tables]}")
+            raise ValueError(f"tables must all have the same number of states, got shapes {[t.shape for t in tables]}")
         self.tables: tuple[np.ndarray, ...] = tuple(tables)
 
     @property
@@ -109,8 +109,11 @@ class Factorized(Policy):
         """A copy with agent ``agent``'s table replaced."""
         if not 0 <= agent < self.n_agents:
             raise ValueError(f"agent must be in [0, {self.n_agents}), got {agent}")
+        new = _table(table, "table", ndim=2)
+        if new.shape != self.tables[agent].shape:
+            raise ValueError(f"table must have agent {agent}'s shape {self.tables[agent].shape}, got {new.shape}")
         tables = list(self.tables)
-        tables[agent] = table
+        tables[agent] = new
         return Factorized(tables)
 
     @classmethod
@@ -254,6 +257,11 @@ class Joint(Policy):
     def deterministic(cls, joint_actions: np.ndarray, n_actions: Sequence[int]) -> "Joint":
         """From ``joint_actions[s] = (a^1, ..., a^n)``."""
         joint_actions = np.asarray(joint_actions, dtype=np.int64)
+        n_actions = tuple(int(a) for a in n_actions)
+        if joint_actions.ndim != 2 or joint_actions.shape[1] != len(n_actions):
+            raise ValueError(f"joint_actions must have shape [S, {len(n_actions)}], got {joint_actions.shape}")
+        if np.any(joint_actions < 0) or np.any(joint_actions >= np.array(n_actions)):
+            raise ValueError(f"joint_actions must hold action indices in [0, n_actions) = {n_actions}")
         table = np.zeros((joint_actions.shape[0], *n_actions))
         for s, a in enumerate(joint_actions):
             table[(s, *a)] = 1.0

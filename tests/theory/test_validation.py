@@ -132,7 +132,7 @@ def test_policy_table_ndim() -> None:
 
 
 def test_policy_tables_same_states() -> None:
-    with pytest.raises(ValueError, match="every table must have the same number of states"):
+    with pytest.raises(ValueError, match="tables must all have the same number of states"):
         Factorized([np.full((2, 2), 0.5), np.full((3, 3), 1 / 3)])
 
 
@@ -312,3 +312,36 @@ def test_evaluate_policy_states() -> None:
 def test_evaluate_game_type() -> None:
     with pytest.raises(TypeError, match="game must be a MarkovGame"):
         ev.value(None, _pi())  # type: ignore[arg-type]
+
+
+def test_joint_deterministic_rejects_bad_actions() -> None:
+    import numpy as np
+    import pytest
+
+    from seqmarl.theory import Joint
+
+    with pytest.raises(ValueError, match="joint_actions must hold action indices"):
+        Joint.deterministic(np.array([[-1, 0]]), (2, 2))
+    with pytest.raises(ValueError, match="joint_actions must have shape"):
+        Joint.deterministic(np.array([[0, 0, 1]]), (2, 2))
+
+
+def test_factorized_replace_checks_the_table_shape() -> None:
+    import numpy as np
+    import pytest
+
+    from seqmarl.theory import Factorized
+
+    pi = Factorized([np.full((1, 2), 0.5), np.full((1, 3), 1 / 3)])
+    with pytest.raises(ValueError, match="table must have agent 0's shape"):
+        pi.replace(0, np.full((1, 4), 0.25))
+
+
+def test_random_game_rejects_nan_alpha() -> None:
+    import numpy as np
+    import pytest
+
+    from seqmarl.theory import random_game
+
+    with pytest.raises(ValueError, match="dirichlet_alpha"):
+        random_game(np.random.default_rng(0), dirichlet_alpha=float("nan"))
