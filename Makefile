@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: install verify test test-all bench clean
+.PHONY: install verify test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,15 @@ verify: install
 	$(BIN)/seqmarl verify
 
 test: install
-	$(BIN)/python -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
-
-test-all: install
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/theory_bench.py
+	$(BIN)/python benchmarks/env_bench.py
+	$(BIN)/python benchmarks/train_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
