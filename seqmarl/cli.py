@@ -24,7 +24,7 @@ def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentPars
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", metavar="NAME", help="run only this check (repeatable)")
-    p.add_argument("--thorough", action="store_true", help="run at least 10x the default number of cases")
+    p.add_argument("--thorough", action="store_true", help="run 12x the cases of every scalable check (>= 10x in total)")
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
     p.add_argument("--list", action="store_true", help="list the check names and exit")
