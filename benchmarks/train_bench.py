@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -22,26 +23,15 @@ import torch
 from seqmarl.algos import Trainer, TrainerConfig, make_agent
 from seqmarl.envs import make
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from env_bench import run_case  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+
 CASES = {"matrix/xor n=4": ("matrix/xor", {"n_agents": 4}, 512, 8), "bridge": ("bridge", {}, 128, 30)}
 
 
 def raw_rate(name: str, kwargs: dict, num_envs: int, steps: int, device: str) -> float:
-    env = make(name, num_envs=num_envs, device=device, seed=0, **kwargs)
-    gen = torch.Generator(device=env.device).manual_seed(0)
-    step = env.reset(seed=0)
-    a_max = env.spec.max_actions
-
-    def play(n: int) -> None:
-        nonlocal step
-        for _ in range(n):
-            a = torch.randint(0, a_max, (num_envs, env.spec.n_agents), generator=gen, device=env.device)
-            ok = step.avail_actions.gather(2, a.unsqueeze(-1)).squeeze(-1)
-            step = env.step(torch.where(ok, a, torch.zeros_like(a)))
-
-    play(10)
-    start = time.perf_counter()
-    play(steps)
-    return num_envs * steps / (time.perf_counter() - start)
+    """The env alone with uniformly random available actions (``env_bench.run_case``, action checks on)."""
+    return run_case(name, kwargs, num_envs, device, steps, repeats=3, check=True)["env_steps_per_s"]
 
 
 def train_rate(algo: str, name: str, kwargs: dict, num_envs: int, rollout: int, updates: int, device: str) -> dict:
