@@ -9,10 +9,19 @@ GAE advantage, ``M = factor * A`` with ``factor = prod_{j updated before i} r^j`
 * sequential a2c (HAA2C):          max  mean_b factor * r^i A                         + c_H H^i
 * sequential trust region (HATRPO, eq. 7-8): natural step on  mean_b factor * r^i A  with
   E_s KL(pi^i_old || pi^i) <= delta, CG for H^{-1} g, backtracking with the HARL acceptance test.
+
+Recurrent agents (``config.use_rnn``; MAPPO/HARL recurrent policy): the batch keeps its flat ``N = T * B``
+layout (sample ``t * B + b``) plus :class:`Sequences`. Every log-prob, entropy and distribution is recomputed
+by replaying the GRU over the whole rollout in time order from the stored state at ``t = 0``, zeroing it where
+``episode_start`` is set (:func:`replay_distribution`); minibatches are whole environment sequences
+(:func:`minibatches`: all T steps of a subset of environments, in the flat ``t * B + b`` order), so the
+objectives below are the same per-sample expressions on the same flat tensors. Chunked sequences (HARL's
+``data_chunk_length``) are not implemented: the chunk is the whole rollout.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -38,8 +47,23 @@ Tensor = torch.Tensor
 
 
 @dataclass
+class Sequences:
+    """What a recurrent replay needs besides the flat batch (time-major ``[T, B]`` layout)."""
+
+    T: int
+    B: int
+    actor_h0: Tensor  # [B, n, H] actor states entering t = 0
+    critic_h0: Tensor  # [B, H] (centralised) or [B, n, H] (decentralised) critic states entering t = 0
+    episode_start: Tensor  # [T, B] bool: zero the state before step t
+
+    def time_major(self, x: Tensor) -> Tensor:
+        """A flat ``[N, ...]`` field viewed as ``[T, B, ...]``."""
+        return x.reshape((self.T, self.B) + tuple(x.shape[1:]))
+
+
+@dataclass
 class Batch:
-    """A rollout flattened over time and environments: leading axis ``N = T * B``."""
+    """A rollout flattened over time and environments: leading axis ``N = T * B`` (sample ``t * B + b``)."""
 
     obs: Tensor  # [N, n, obs_dim]
     state: Tensor  # [N, state_dim]
@@ -49,25 +73,101 @@ class Batch:
     advantages: Tensor  # [N, n] (broadcast from a centralised [N])
     returns: Tensor  # [N] or [N, n]
     raw_values: Tensor  # [N] or [N, n]
+    seq: Sequences | None = None  # recurrent agents only
 
 
-def from_buffer(buffer: "RolloutBuffer", n_agents: int) -> Batch:
+def from_buffer(buffer: "RolloutBuffer", n_agents: int, recurrent: bool = False) -> Batch:
     """Flatten a full buffer (returns computed) to ``N = T * B`` samples; a centralised advantage ``[N]`` is
-    broadcast to every agent ``[N, n]``."""
+    broadcast to every agent ``[N, n]``. ``recurrent`` keeps the stored t = 0 rnn states and the
+    ``episode_start`` flags for the replay (the buffer must hold them)."""
     adv = buffer.flat("advantages")
     if adv.dim() == 1:
         adv = adv.unsqueeze(-1).expand(-1, n_agents)
+    seq = None
+    if recurrent:
+        if buffer.actor_rnn is None or buffer.critic_rnn is None or buffer.episode_start is None:
+            raise ValueError("recurrent=True needs a buffer built with actor_rnn_shape and critic_rnn_shape")
+        seq = Sequences(T=buffer.T, B=buffer.num_envs, actor_h0=buffer.actor_rnn[0].clone(),
+                        critic_h0=buffer.critic_rnn[0].clone(), episode_start=buffer.episode_start.clone())
     return Batch(
         obs=buffer.flat("obs"), state=buffer.flat("state"),
         avail=buffer.flat("avail_actions") if buffer.avail_actions is not None else None,
         actions=buffer.flat("actions"), old_log_probs=buffer.flat("log_probs"), advantages=adv.contiguous(),
-        returns=buffer.flat("returns"), raw_values=buffer.flat("values"),
+        returns=buffer.flat("returns"), raw_values=buffer.flat("values"), seq=seq,
     )
+
+
+# ---------------------------------------------------------------------------------------------- sequences
+def sequence_indices(envs: Tensor, T: int, B: int) -> Tensor:
+    """Flat indices ``t * B + e`` of all T steps of environments ``envs``, time-major: ``[T * len(envs)]``."""
+    steps = torch.arange(T, device=envs.device).unsqueeze(1) * B
+    return (steps + envs.unsqueeze(0)).reshape(-1)
+
+
+def minibatches(agent: "OnPolicyAgent", batch: Batch, num_minibatch: int) -> list[Tensor]:
+    """Flat sample indices of ``num_minibatch`` random minibatches. Feed-forward: a partition of the N samples
+    (:func:`minibatch_indices`). Recurrent: a partition of the B environments, each minibatch holding all T
+    steps of its environments (:func:`sequence_indices`), so sequences stay intact."""
+    n = batch.advantages.shape[0]
+    if batch.seq is None:
+        return minibatch_indices(n, num_minibatch, agent.generator, agent.device)
+    T, B = batch.seq.T, batch.seq.B
+    if num_minibatch > B:
+        raise ValueError(f"use_rnn=True: minibatches are whole environment sequences, so num_mini_batch must be "
+                         f"<= num_envs = {B}, got {num_minibatch}")
+    groups = minibatch_indices(B, num_minibatch, agent.generator, agent.device)
+    return [sequence_indices(g, T, B) for g in groups]
+
+
+def envs_of(batch: Batch, idx: Tensor | slice) -> Tensor | slice:
+    """The environments whose sequences the flat indices ``idx`` select (``idx`` from :func:`minibatches`)."""
+    assert batch.seq is not None
+    T, B = batch.seq.T, batch.seq.B
+    if isinstance(idx, slice):
+        if idx != slice(None):
+            raise ValueError("a recurrent replay takes whole sequences: idx must be slice(None) or from minibatches()")
+        return idx
+    m = idx.numel() // T
+    envs = idx[:m]
+    if m * T != idx.numel() or not torch.equal(idx, sequence_indices(envs, T, B)):
+        raise ValueError("a recurrent replay takes whole environment sequences; build idx with minibatches()")
+    return envs
+
+
+def _replay_inputs(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice):
+    """Agent i's time-major obs ``[T, E, d]``, actions, avail and ``rnn=(h0 [E, H], episode_start [T, E])``."""
+    seq = batch.seq
+    assert seq is not None
+    envs = envs_of(batch, idx)
+    obs = seq.time_major(batch.obs)[:, envs][:, :, i]
+    actions = seq.time_major(batch.actions)[:, envs][:, :, i]
+    avail = None if (batch.avail is None or not agent.discrete) else seq.time_major(batch.avail)[:, envs][:, :, i]
+    rnn = (seq.actor_h0[envs][:, i], seq.episode_start[:, envs])
+    return obs, actions, avail, rnn
+
+
+def replay_distribution(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice = slice(None)):
+    """Agent i's action distributions on ``batch[idx]`` with its CURRENT parameters. Feed-forward: over the
+    samples ``[m]``. Recurrent: the GRU replayed over the selected environments' whole sequences from the stored
+    t = 0 state (reset at episode starts): batch shape ``[T, E]``, i.e. ``[m]`` in the flat order once reshaped."""
+    if batch.seq is None:
+        avail_i = None if (batch.avail is None or not agent.discrete) else batch.avail[idx, i]
+        return agent.actors.distribution_agent(i, batch.obs[idx, i], avail_i)
+    obs, _, avail, rnn = _replay_inputs(agent, i, batch, idx)
+    return agent.actors.distribution_agent(i, obs, avail, rnn=rnn)
+
+
+def _flat(x: Tensor) -> Tensor:
+    """``[T, E, ...] -> [T * E, ...]`` (the flat ``t * B + e`` order of :func:`sequence_indices`)."""
+    return x.reshape((-1,) + tuple(x.shape[2:]))
 
 
 def _agent_log_prob(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice) -> Tensor:
     """Agent ``i``'s log-probs on ``batch[idx]``: ``[m]`` (discrete) or ``[m, d_max]`` per-dim (continuous)."""
     actors = agent.actors
+    if batch.seq is not None:
+        obs, actions, avail, rnn = _replay_inputs(agent, i, batch, idx)
+        return _flat(actors.log_prob_agent(i, obs, actions, avail, per_dim=not agent.discrete, rnn=rnn))
     obs_i = batch.obs[idx, i]
     if agent.discrete:
         avail_i = None if batch.avail is None else batch.avail[idx, i]
@@ -84,14 +184,20 @@ def _ratio(agent: "OnPolicyAgent", new_lp: Tensor, old_lp: Tensor, i: int) -> Te
 
 
 def _agent_entropy(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice) -> Tensor:
+    if batch.seq is not None:
+        obs, _, avail, rnn = _replay_inputs(agent, i, batch, idx)
+        return _flat(agent.actors.entropy_agent(i, obs, avail, rnn=rnn))
     avail_i = None if (batch.avail is None or not agent.discrete) else batch.avail[idx, i]
     return agent.actors.entropy_agent(i, batch.obs[idx, i], avail_i)
 
 
 def _old_log_probs(agent: "OnPolicyAgent", batch: Batch) -> Tensor:
     """Per-agent old log-probs ``[N, n]`` (discrete) or ``[N, n, d]`` per-dim (continuous), recomputed exactly
-    from the pre-update actors so that the initial ratio is exactly 1."""
+    from the pre-update actors so that the initial ratio is exactly 1 (recurrent: by the replay)."""
     with torch.no_grad():
+        if batch.seq is not None:
+            return torch.stack([_agent_log_prob(agent, i, batch, slice(None)) for i in range(agent.spec.n_agents)],
+                               dim=1)
         if agent.discrete:
             return agent.actors.log_prob(batch.obs, batch.actions, batch.avail)
         return agent.actors.log_prob(batch.obs, batch.actions, per_dim=True)
@@ -132,12 +238,11 @@ def _adv(agent: "OnPolicyAgent", adv: Tensor) -> Tensor:
 def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     """MAPPO/IPPO: all agents at once, each with its own clipped ratio (theory.md §1.3 eq. 5)."""
     cfg = agent.config
-    n = batch.advantages.shape[0]
     params = list(agent.actors.parameters())
     stats = {"policy_objective": 0.0, "entropy": 0.0}
     count = 0
     for _ in range(cfg.ppo_epoch):
-        for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
+        for idx in minibatches(agent, batch, cfg.actor_num_mini_batch):
             ratios, ents = [], []
             for i in range(agent.spec.n_agents):
                 new_lp = _agent_log_prob(agent, i, batch, idx)
@@ -200,7 +305,7 @@ def _sequential_agent_outer(agent: "OnPolicyAgent", batch: Batch, order: list[in
     for i in order:
         params = _trainable(agent, i)
         for _ in range(cfg.ppo_epoch):
-            for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
+            for idx in minibatches(agent, batch, cfg.actor_num_mini_batch):
                 objective, entropy = _sequential_objective(agent, i, batch, idx, factor[idx])
                 _step(agent, agent.actor_optimizers[i], params, -(objective + cfg.entropy_coef * entropy))
                 stats["policy_objective"] += float(objective.detach())
@@ -220,7 +325,7 @@ def _sequential_minibatch_outer(agent: "OnPolicyAgent", batch: Batch, order: lis
     stats = {"policy_objective": 0.0, "entropy": 0.0}
     count = 0
     for _ in range(cfg.ppo_epoch):
-        for idx in minibatch_indices(n, cfg.actor_num_mini_batch, agent.generator, agent.device):
+        for idx in minibatches(agent, batch, cfg.actor_num_mini_batch):
             factor = torch.ones(idx.numel(), device=agent.device)
             for i in order:
                 objective, entropy = _sequential_objective(agent, i, batch, idx, factor)
@@ -233,8 +338,12 @@ def _sequential_minibatch_outer(agent: "OnPolicyAgent", batch: Batch, order: lis
 
 
 def _agent_kl(agent: "OnPolicyAgent", i: int, batch: Batch, old) -> Tensor:
-    """Mean over the batch of ``KL(pi^i_old(.|o) || pi^i(.|o))`` (exact for categorical and Gaussian heads)."""
-    new = agent.actors.distribution_agent(i, batch.obs[:, i], None if (batch.avail is None or not agent.discrete) else batch.avail[:, i])
+    """Mean over the batch of ``KL(pi^i_old(.|o) || pi^i(.|o))`` (exact for categorical and Gaussian heads;
+    recurrent agents: per (t, env) sample, the distributions given the replayed histories). The Fisher-vector
+    product differentiates this twice; cuDNN's GRU has no double backward, so the replay is built without cuDNN."""
+    no_cudnn = torch.backends.cudnn.flags(enabled=False) if batch.seq is not None else contextlib.nullcontext()
+    with no_cudnn:
+        new = replay_distribution(agent, i, batch)
     if agent.discrete:
         p_old = old.probs
         terms = torch.where(p_old > 0, p_old * (old.log_probs_all - new.log_probs_all), torch.zeros_like(p_old))
@@ -254,7 +363,7 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
     for i in order:
         params = _trainable(agent, i)
         with torch.no_grad():
-            old = agent.actors.distribution_agent(i, batch.obs[:, i], None if (batch.avail is None or not agent.discrete) else batch.avail[:, i])
+            old = replay_distribution(agent, i, batch)
 
         def surrogate() -> Tensor:
             new_lp = _agent_log_prob(agent, i, batch, everything)

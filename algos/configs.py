@@ -42,6 +42,13 @@ class OnPolicyConfig:
         critic: ``centralised`` V(state) (MAPPO/HA*) or ``decentralised`` V_i(obs_i) (IPPO).
         kl_threshold, cg_iters, ls_steps, backtrack_coeff, accept_ratio, fvp_damping: HATRPO step
             (0.01, 10, 10, 0.8, 0.5 — HARL hatrpo.yaml; damping 0.1 — TRPO-in-MARL code; 0 disables).
+        use_rnn: recurrent actors and critic, ``MLP -> GRU -> head`` (False). The MAPPO/HARL recurrent policy
+            option (``use_recurrent_policy``, one GRU layer, ``recurrent_n = 1``). Hidden states are zeroed at
+            episode starts; the update replays the GRU over the WHOLE rollout in time order from the stored
+            state at t = 0 (data-chunk length = rollout length), and minibatches are whole environment
+            sequences (``*_num_mini_batch <= num_envs``). HARL's chunked minibatches (``data_chunk_length``)
+            are not implemented.
+        rnn_hidden: GRU hidden size (64; HARL/MAPPO use the MLP width, ``hidden_sizes[-1]``).
     """
 
     lr: float = 5e-4
@@ -78,6 +85,8 @@ class OnPolicyConfig:
     accept_ratio: float = 0.5
     fvp_damping: float = 0.1
     log_std_init: float = 0.0
+    use_rnn: bool = False
+    rnn_hidden: int = 64
 
     _CHOICES = {
         "activation": ("relu", "tanh"),
@@ -117,6 +126,10 @@ class OnPolicyConfig:
             raise ValueError(f"fvp_damping must be >= 0, got {self.fvp_damping}")
         if any(int(h) < 1 for h in self.hidden):
             raise ValueError(f"hidden must hold positive layer sizes, got {self.hidden}")
+        if not isinstance(self.use_rnn, bool):
+            raise TypeError(f"use_rnn must be a bool, got {type(self.use_rnn).__name__}")
+        if isinstance(self.rnn_hidden, bool) or not isinstance(self.rnn_hidden, int) or self.rnn_hidden < 1:
+            raise ValueError(f"rnn_hidden must be a positive integer, got {self.rnn_hidden!r}")
         if self.agent_id and not self.share_param:
             raise ValueError("agent_id=True needs share_param=True (separate actors already know their agent)")
         if self.actor_update.startswith("sequential") and self.share_param:

@@ -12,6 +12,11 @@ bootstrapping, the clipped Huber value loss. The actor update is chosen by ``con
 * ``sequential_a2c`` — HAA2C: the same factor, no clipping;
 * ``sequential_trust_region`` — HATRPO (ICLR22 eq. 7-8): per-agent natural step with CG, KL threshold and
   backtracking line search.
+
+With ``config.use_rnn`` (the MAPPO/HARL recurrent policy option) actors and critic are ``MLP -> GRU -> head``;
+acting carries hidden states explicitly (:meth:`OnPolicyAgent.initial_rnn_state`, ``act(..., rnn_state=,
+episode_start=)``, ``values(..., rnn_state=, episode_start=)``) and the update replays the GRUs over each
+environment's whole rollout (see :mod:`seqmarl.algos.actor_updates`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from seqmarl.envs.base import EnvSpec, Step
 
 from . import actor_updates
 from .configs import OnPolicyConfig
-from .core.buffer import RolloutBuffer, minibatch_indices
+from .core.buffer import RolloutBuffer
 from .core.losses import value_loss
 from .core.networks import BoxSpace, Critic, DiscreteSpace, MultiAgentActors
 from .core.value_norm import ValueNorm
@@ -35,19 +40,49 @@ Tensor = torch.Tensor
 
 
 class DecentralisedCritic(nn.Module):
-    """``V_i(o_i)`` for every agent: one shared network or one per agent; ``obs [..., n, d] -> [..., n]``."""
+    """``V_i(o_i)`` for every agent: one shared network or one per agent; ``obs [..., n, d] -> [..., n]``.
+
+    Recurrent (``rnn_hidden``): ``forward(obs, rnn=(h [B, n, H], episode_start))`` with ``obs`` ``[B, n, d]``
+    (``episode_start [B]``) or ``[T, B, n, d]`` (``[T, B]``) returns ``(values, h_next [B, n, H])``; each
+    agent has its own state (a shared network shares weights, not states)."""
 
     def __init__(self, n_agents: int, obs_dim: int, hidden: tuple[int, ...], activation: str, share: bool,
-                 device: torch.device) -> None:
+                 device: torch.device, rnn_hidden: int | None = None) -> None:
         super().__init__()
         self.share = share
+        self.n_agents = n_agents
+        self.rnn_hidden = rnn_hidden
         count = 1 if share else n_agents
-        self.nets = nn.ModuleList([Critic(obs_dim, hidden, activation=activation, device=device) for _ in range(count)])
+        kw = {} if rnn_hidden is None else {"rnn_hidden": rnn_hidden}
+        self.nets = nn.ModuleList([Critic(obs_dim, hidden, activation=activation, device=device, **kw)
+                                   for _ in range(count)])
 
-    def forward(self, obs: Tensor) -> Tensor:
-        if self.share:
-            return self.nets[0](obs)
-        return torch.stack([net(obs[..., i, :]) for i, net in enumerate(self.nets)], dim=-1)
+    def initial_state(self, batch: int) -> Tensor:
+        if self.rnn_hidden is None:
+            raise ValueError("initial_state is only defined for a recurrent critic (rnn_hidden set)")
+        return self.nets[0].initial_state(batch).unsqueeze(1).expand(-1, self.n_agents, -1).clone()
+
+    def forward(self, obs: Tensor, rnn: tuple[Tensor, Tensor] | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        if self.rnn_hidden is None:
+            if rnn is not None:
+                raise ValueError("rnn state given to a feed-forward critic (config.use_rnn=False)")
+            if self.share:
+                return self.nets[0](obs)
+            return torch.stack([net(obs[..., i, :]) for i, net in enumerate(self.nets)], dim=-1)
+        if not isinstance(rnn, tuple) or len(rnn) != 2:
+            raise ValueError(f"a recurrent critic needs rnn=(h [B, n, {self.rnn_hidden}], episode_start), got {rnn!r}")
+        h, starts = rnn
+        n, H = self.n_agents, self.rnn_hidden
+        if h.dim() != 3 or tuple(h.shape[1:]) != (n, H):
+            raise ValueError(f"h must have shape (B, {n}, {H}), got {tuple(h.shape)}")
+        if self.share:  # agents become extra batch entries: [.., B, n, d] -> [.., B * n, d]
+            B = h.shape[0]
+            x = obs.reshape(obs.shape[:-3] + (B * n, obs.shape[-1]))
+            st = starts.unsqueeze(-1).expand(starts.shape + (n,)).reshape(starts.shape[:-1] + (B * n,))
+            v, h_next = self.nets[0](x, (h.reshape(B * n, H), st))
+            return v.reshape(v.shape[:-1] + (B, n)), h_next.reshape(B, n, H)
+        outs = [net(obs[..., i, :], (h[:, i], starts)) for i, net in enumerate(self.nets)]
+        return torch.stack([o[0] for o in outs], dim=-1), torch.stack([o[1] for o in outs], dim=1)
 
 
 def _action_spaces(spec: EnvSpec) -> list[DiscreteSpace | BoxSpace]:
@@ -75,17 +110,18 @@ class OnPolicyAgent:
         self.generator.manual_seed(int(seed))
         torch.manual_seed(int(seed))  # network initialisation (torch.nn.init has no generator argument)
         n = spec.n_agents
+        rnn = {"rnn_hidden": int(config.rnn_hidden)} if config.use_rnn else {}
         self.actors = MultiAgentActors(
             n, spec.obs_dim, _action_spaces(spec), share=config.share_param, agent_id=config.agent_id,
             hidden=tuple(config.hidden), activation=config.activation, log_std_init=config.log_std_init,
-            device=self.device,
+            device=self.device, **rnn,
         )
         if config.critic == "centralised":
             self.critic: nn.Module = Critic(spec.state_dim, tuple(config.hidden), activation=config.activation,
-                                            device=self.device)
+                                            device=self.device, **rnn)
         else:
             self.critic = DecentralisedCritic(n, spec.obs_dim, tuple(config.hidden), config.activation,
-                                              config.share_param, self.device)
+                                              config.share_param, self.device, **rnn)
         self.value_norm = ValueNorm((), device=self.device) if config.use_value_norm else None
         if config.share_param:
             self.actor_optimizers = [torch.optim.Adam(self.actors.parameters(), lr=config.lr, eps=1e-5)]
@@ -99,26 +135,69 @@ class OnPolicyAgent:
     def discrete(self) -> bool:
         return self.spec.is_discrete
 
-    @torch.no_grad()
-    def act(self, step: Step, deterministic: bool = False) -> tuple[Tensor, Tensor]:
-        """Sample joint actions ``[B, n]`` (``[B, n, d]`` continuous) and their per-agent log-probs ``[B, n]``."""
-        avail = step.avail_actions if self.discrete else None
-        return self.actors.sample(step.obs, avail, generator=self.generator, deterministic=deterministic)
+    @property
+    def recurrent(self) -> bool:
+        """``config.use_rnn``: acting needs hidden states (:meth:`initial_rnn_state`)."""
+        return bool(self.config.use_rnn)
+
+    def initial_rnn_state(self, num_envs: int) -> tuple[Tensor, Tensor]:
+        """Zero ``(actor_state [B, n, H], critic_state [B, H] or [B, n, H])`` (recurrent agents only)."""
+        if not self.recurrent:
+            raise ValueError("initial_rnn_state needs a recurrent agent (config.use_rnn=True)")
+        return self.actors.initial_state(num_envs), self.critic.initial_state(num_envs)
+
+    def _rnn_args(self, what: str, rnn_state: Tensor | None, episode_start: Tensor | None,
+                  batch: int) -> tuple[Tensor, Tensor] | None:
+        if not self.recurrent:
+            if rnn_state is not None or episode_start is not None:
+                raise ValueError(f"{what}: rnn_state/episode_start are only for recurrent agents (config.use_rnn=True)")
+            return None
+        if rnn_state is None or episode_start is None:
+            raise ValueError(f"{what}: config.use_rnn=True needs rnn_state (start from initial_rnn_state) and "
+                             "episode_start [B] (True where the step is the first of an episode)")
+        if not isinstance(episode_start, Tensor) or tuple(episode_start.shape) != (batch,):
+            shape = tuple(episode_start.shape) if isinstance(episode_start, Tensor) else type(episode_start).__name__
+            raise ValueError(f"episode_start must be a [B] = ({batch},) tensor, got {shape}")
+        return rnn_state, episode_start
 
     @torch.no_grad()
-    def values(self, state: Tensor, obs: Tensor) -> Tensor:
+    def act(self, step: Step, deterministic: bool = False, rnn_state: Tensor | None = None,
+            episode_start: Tensor | None = None):
+        """Sample joint actions ``[B, n]`` (``[B, n, d]`` continuous) and their per-agent log-probs ``[B, n]``.
+
+        Recurrent agents also pass ``rnn_state`` (actor states ``[B, n, H]`` entering this step) and
+        ``episode_start`` ``[B]`` (zero the state first where True) and get ``(actions, log_probs,
+        next_rnn_state)``."""
+        avail = step.avail_actions if self.discrete else None
+        rnn = self._rnn_args("act", rnn_state, episode_start, step.obs.shape[0])
+        if rnn is None:
+            return self.actors.sample(step.obs, avail, generator=self.generator, deterministic=deterministic)
+        return self.actors.sample(step.obs, avail, generator=self.generator, deterministic=deterministic, rnn=rnn)
+
+    @torch.no_grad()
+    def values(self, state: Tensor, obs: Tensor, rnn_state: Tensor | None = None,
+               episode_start: Tensor | None = None):
         """Raw critic output (normalised when value normalisation is on): ``[B]`` centralised (from ``state``)
-        or ``[B, n]`` decentralised (from ``obs``). The buffer de-normalises it before GAE."""
-        return self.critic(state) if self.config.critic == "centralised" else self.critic(obs)
+        or ``[B, n]`` decentralised (from ``obs``). The buffer de-normalises it before GAE.
+
+        Recurrent agents pass the critic's ``rnn_state`` and ``episode_start`` and get ``(values, next_state)``."""
+        rnn = self._rnn_args("values", rnn_state, episode_start, state.shape[0])
+        inp = state if self.config.critic == "centralised" else obs
+        return self.critic(inp) if rnn is None else self.critic(inp, rnn)
 
     def make_buffer(self, rollout_length: int, num_envs: int) -> RolloutBuffer:
-        """A :class:`RolloutBuffer` shaped for this agent and env spec."""
+        """A :class:`RolloutBuffer` shaped for this agent and env spec (with rnn-state storage if recurrent)."""
         spec = self.spec
+        rnn: dict[str, Any] = {}
+        if self.recurrent:
+            H = int(self.config.rnn_hidden)
+            rnn = {"actor_rnn_shape": (H,),
+                   "critic_rnn_shape": (H,) if self.config.critic == "centralised" else (spec.n_agents, H)}
         return RolloutBuffer(
             rollout_length, num_envs, spec.n_agents, spec.obs_dim, spec.state_dim,
             action_shape=() if spec.is_discrete else (spec.act_dim,),
             n_actions_max=spec.max_actions if spec.is_discrete else None, device=self.device,
-            critic="centralised" if self.config.critic == "centralised" else "per_agent",
+            critic="centralised" if self.config.critic == "centralised" else "per_agent", **rnn,
         )
 
     # ------------------------------------------------------------------ learning
@@ -126,7 +205,7 @@ class OnPolicyAgent:
         """One training iteration on a full ``buffer``: GAE on de-normalised values (truncated episodes
         bootstrap from ``V(final_state)``), actor update, critic update. Returns metrics."""
         buffer.compute_returns(self.config.gamma, self.config.gae_lambda, self.value_norm)
-        batch = actor_updates.from_buffer(buffer, self.spec.n_agents)
+        batch = actor_updates.from_buffer(buffer, self.spec.n_agents, recurrent=self.recurrent)
         metrics = actor_updates.run(self, batch)
         metrics.update(self._update_critic(batch))
         self.n_updates += 1
@@ -137,13 +216,11 @@ class OnPolicyAgent:
         returns = batch.returns
         if self.value_norm is not None:
             self.value_norm.update(returns)
-        n = returns.shape[0]
         total = 0.0
         count = 0
         for _ in range(cfg.critic_epoch):
-            for idx in minibatch_indices(n, cfg.critic_num_mini_batch, self.generator, self.device):
-                inp = batch.state[idx] if cfg.critic == "centralised" else batch.obs[idx]
-                pred = self.critic(inp)
+            for idx in actor_updates.minibatches(self, batch, cfg.critic_num_mini_batch):
+                pred = self.replay_values(batch, idx)
                 target = returns[idx]
                 if self.value_norm is not None:
                     target = self.value_norm.normalize(target).to(pred.dtype)
@@ -157,6 +234,18 @@ class OnPolicyAgent:
                 total += float(loss.detach())
                 count += 1
         return {"critic_loss": total / max(count, 1)}
+
+    def replay_values(self, batch: "actor_updates.Batch", idx: Tensor | slice = slice(None)) -> Tensor:
+        """Critic output on ``batch[idx]`` with the current parameters: ``[m]`` or ``[m, n]``. Recurrent: the
+        critic GRU replayed over the selected environments' whole sequences from the stored t = 0 state."""
+        centralised = self.config.critic == "centralised"
+        if batch.seq is None:
+            return self.critic(batch.state[idx] if centralised else batch.obs[idx])
+        seq = batch.seq
+        envs = actor_updates.envs_of(batch, idx)
+        inp = seq.time_major(batch.state if centralised else batch.obs)[:, envs]
+        v, _ = self.critic(inp, (seq.critic_h0[envs], seq.episode_start[:, envs]))
+        return v.reshape((-1,) + tuple(v.shape[2:]))
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:

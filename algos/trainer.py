@@ -3,7 +3,8 @@ evaluate, checkpoint, resume.
 
 A run directory holds ``config.yaml``, ``metrics.csv``, ``metrics.jsonl``, TensorBoard events (``tb/``),
 ``checkpoints/last.pt`` and plots. Resuming loads the last checkpoint — agent, optimisers, RNG states and
-the environment's internal state — so a resumed run reproduces the uninterrupted run's curve exactly.
+the environment's internal state, and for recurrent agents the hidden states and episode-start flags carried
+across rollouts — so a resumed run reproduces the uninterrupted run's curve exactly.
 """
 
 from __future__ import annotations
@@ -163,6 +164,10 @@ class Trainer:
         self.env_steps = 0
         self._step: Step | None = None
         self._buffer: RolloutBuffer | None = None
+        # recurrent agents: (actor [B, n, H], critic) states after the last collected step, and the flags
+        # "the next step starts an episode" ([B] bool; True after a reset)
+        self._rnn_state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._episode_start: torch.Tensor | None = None
         self._episode_returns: list[float] = []
         self.logger = MetricsLogger(self.run_dir, config.tensorboard) if self.run_dir is not None else None
         self.history: list[dict[str, float]] = []
@@ -176,24 +181,57 @@ class Trainer:
     def n_updates(self) -> int:
         return max(1, self.config.total_steps // self.steps_per_update)
 
+    def _fresh_rnn_state(self) -> None:
+        if self.agent.recurrent:
+            self._rnn_state = self.agent.initial_rnn_state(self.env.num_envs)
+            self._episode_start = torch.ones(self.env.num_envs, dtype=torch.bool, device=self.agent.device)
+
+    @staticmethod
+    def _masked(h: torch.Tensor, episode_start: torch.Tensor) -> torch.Tensor:
+        """``h`` with the entries of environments starting an episode zeroed (the state entering the step)."""
+        keep = (~episode_start).to(h.dtype)
+        return h * keep.view((-1,) + (1,) * (h.dim() - 1))
+
     def collect(self) -> "RolloutBuffer":
-        """Roll the batched env for ``rollout_length`` steps with the current policy into the buffer."""
+        """Roll the batched env for ``rollout_length`` steps with the current policy into the buffer.
+
+        Recurrent agents: the states entering every step (already zeroed at episode starts) and the
+        ``episode_start`` flags go into the buffer; the states carry over to the next rollout."""
         agent, env = self.agent, self.env
         if self._step is None:
             self._step = env.reset(seed=self.seed)
+            self._fresh_rnn_state()
+        if agent.recurrent and self._rnn_state is None:  # e.g. a checkpoint without rnn states
+            self._fresh_rnn_state()
         if self._buffer is None:
             self._buffer = agent.make_buffer(self.config.rollout_length, env.num_envs)
         buffer = self._buffer
         buffer.reset()
         step = self._step
         for _ in range(self.config.rollout_length):
-            actions, log_probs = agent.act(step)
-            values = agent.values(step.state, step.obs)
-            nxt = env.step(actions)
-            # V(s_{t+1}) of the transition taken: the pre-reset final state where an episode ended
-            next_values = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs))
+            if agent.recurrent:
+                assert self._rnn_state is not None and self._episode_start is not None
+                start = self._episode_start
+                actor_in, critic_in = (self._masked(h, start) for h in self._rnn_state)
+                actions, log_probs, actor_next = agent.act(step, rnn_state=actor_in, episode_start=start)
+                values, critic_next = agent.values(step.state, step.obs, rnn_state=critic_in, episode_start=start)
+                nxt = env.step(actions)
+                # V(s_{t+1}) continues the SAME episode's history (no reset) at the pre-reset final state
+                next_values, _ = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs),
+                                              rnn_state=critic_next, episode_start=torch.zeros_like(start))
+                rnn_kw = dict(actor_rnn=actor_in, critic_rnn=critic_in, episode_start=start)
+                self._rnn_state = (actor_next, critic_next)
+                self._episode_start = (nxt.terminated | nxt.truncated).to(start.device)
+            else:
+                actions, log_probs = agent.act(step)
+                values = agent.values(step.state, step.obs)
+                nxt = env.step(actions)
+                # V(s_{t+1}) of the transition taken: the pre-reset final state where an episode ended
+                next_values = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs))
+                rnn_kw = {}
             buffer.insert(step.obs, step.state, actions, log_probs, nxt.reward, values, next_values,
-                          nxt.terminated, nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None)
+                          nxt.terminated, nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None,
+                          **rnn_kw)
             done = nxt.terminated | nxt.truncated
             if bool(done.any()):
                 self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
@@ -215,9 +253,17 @@ class Trainer:
             finished = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
             returns = torch.zeros(env.num_envs, device=env.device)
             limit = env.spec.episode_limit or 10_000
+            if self.agent.recurrent:
+                h = self.agent.initial_rnn_state(env.num_envs)[0]
+                start = torch.ones(env.num_envs, dtype=torch.bool, device=self.agent.device)
             for _ in range(limit):
-                actions, _ = self.agent.act(step, deterministic=deterministic)
+                if self.agent.recurrent:
+                    actions, _, h = self.agent.act(step, deterministic=deterministic, rnn_state=h, episode_start=start)
+                else:
+                    actions, _ = self.agent.act(step, deterministic=deterministic)
                 step = env.step(actions)
+                if self.agent.recurrent:
+                    start = (step.terminated | step.truncated).to(self.agent.device)
                 done = (step.terminated | step.truncated) & ~finished
                 returns = torch.where(done, step.info["episode_return"].to(returns.dtype), returns)
                 finished |= done
@@ -242,6 +288,8 @@ class Trainer:
             "env": env_state(self.env),
             "step": None if self._step is None else copy.deepcopy(self._step),
             "episode_returns": list(self._episode_returns),
+            "rnn_state": None if self._rnn_state is None else tuple(h.clone() for h in self._rnn_state),
+            "episode_start": None if self._episode_start is None else self._episode_start.clone(),
             "torch_rng": torch.get_rng_state(),
         }
         tmp = path.with_suffix(".tmp")
@@ -261,6 +309,10 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.env_steps = int(state["env_steps"])
         self._episode_returns = list(state["episode_returns"])
+        rnn_state = state.get("rnn_state")
+        self._rnn_state = None if rnn_state is None else tuple(h.to(self.agent.device) for h in rnn_state)
+        start = state.get("episode_start")
+        self._episode_start = None if start is None else start.to(self.agent.device)
         torch.set_rng_state(state["torch_rng"])
         if self.logger is not None:
             self.logger.truncate_after(self.iteration)

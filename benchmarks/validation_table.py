@@ -4,7 +4,7 @@ For each (algorithm, game) and seed: final exact J, J*, J*_share, number and siz
 (J_{k+1} < J_k - 1e-6), final Nash gap, and which pure joint action the final policy concentrates on.
 Writes ``benchmarks/results/validation_table.json`` and prints a markdown table.
 
-    python benchmarks/validation_table.py [--seeds 10] [--updates 300]
+    python benchmarks/validation_table.py [--seeds 10] [--updates-scale 1.0]
 """
 
 from __future__ import annotations
@@ -20,34 +20,44 @@ import torch
 
 from seqmarl.validate import oracle_run
 
+# label -> (env name, env kwargs, updates)
 GAMES = {
-    "matrix/xor(2)": ("matrix/xor", {"n_agents": 2}),
-    "matrix/xor(4)": ("matrix/xor", {"n_agents": 4}),
-    "matrix/climbing": ("matrix/climbing", {}),
-    "matrix/penalty(-100)": ("matrix/penalty", {"k": -100.0}),
+    "matrix/xor(2)": ("matrix/xor", {"n_agents": 2}, 100),
+    "matrix/xor(4)": ("matrix/xor", {"n_agents": 4}, 100),
+    "matrix/climbing": ("matrix/climbing", {}, 300),
+    "matrix/penalty(-100)": ("matrix/penalty", {"k": -100.0}, 300),
 }
-ALGOS = ["mappo", "ippo", "happo", "hatrpo", "haa2c"]
+# label -> (algorithm, config overrides on top of SETTINGS)
+ALGOS = {
+    "mappo (shared)": ("mappo", {}),
+    "mappo (separate)": ("mappo", {"share_param": False}),
+    "ippo (separate)": ("ippo", {"share_param": False}),
+    "happo": ("happo", {}),
+    "hatrpo": ("hatrpo", {}),
+    "haa2c": ("haa2c", {}),
+}
 SETTINGS = dict(lr=5e-3, hidden=(32, 32), adv_norm="none")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--updates", type=int, default=300)
+    parser.add_argument("--updates-scale", type=float, default=1.0, help="multiply every game's update count")
     parser.add_argument("--num-envs", type=int, default=256)
     parser.add_argument("--out", default="benchmarks/results/validation_table.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
-    for game_label, (env, env_kwargs) in GAMES.items():
-        for algo in ALGOS:
+    for game_label, (env, env_kwargs, game_updates) in GAMES.items():
+        updates = max(1, int(game_updates * args.updates_scale))
+        for algo_label, (algo, overrides) in ALGOS.items():
             start = time.perf_counter()
-            finals, gaps, viol, viol_max, modes = [], [], [], [], Counter()
+            finals, gaps, viol, viol_max, modes = [], [], [], [], Counter()  # modes: final J values (rounded)
             j_star = j_share = None
             for seed in range(args.seeds):
 
-                report = oracle_run(algo, env, env_kwargs=env_kwargs, n_updates=args.updates, num_envs=args.num_envs,
-                                    seed=seed, algo_kwargs=SETTINGS)
+                report = oracle_run(algo, env, env_kwargs=env_kwargs, n_updates=updates, num_envs=args.num_envs,
+                                    seed=seed, algo_kwargs={**SETTINGS, **overrides})
                 j_star, j_share = report.j_star, report.j_star_share
                 finals.append(report.final_return)
                 gaps.append(report.nash_gaps[-1])
@@ -55,7 +65,7 @@ def main() -> None:
                 viol_max.append(max(report.violations, default=0.0))
                 modes[f"J={report.final_return:.2f}"] += 1
             row = {
-                "game": game_label, "algo": algo, "seeds": args.seeds, "updates": args.updates,
+                "game": game_label, "algo": algo_label, "seeds": args.seeds, "updates": updates,
                 "J_star": j_star, "J_star_share": j_share,
                 "final_J_mean": float(np.mean(finals)), "final_J_min": float(np.min(finals)),
                 "final_J_max": float(np.max(finals)), "final_J_all": finals,
@@ -65,7 +75,7 @@ def main() -> None:
                 "seconds": time.perf_counter() - start,
             }
             rows.append(row)
-            print(f"| {game_label} | {algo} | {row['final_J_mean']:.3f} [{row['final_J_min']:.3f}, {row['final_J_max']:.3f}] "
+            print(f"| {game_label} | {algo_label} | {row['final_J_mean']:.3f} [{row['final_J_min']:.3f}, {row['final_J_max']:.3f}] "
                   f"| {j_star:g} | {'' if j_share is None else f'{j_share:.4g}'} | {row['eps_NE_0.05']}/{args.seeds} "
                   f"| {row['violations_mean']:.1f} (max {row['max_violation']:.3g}) | {row['outcomes']} |", flush=True)
     out = Path(args.out)

@@ -28,7 +28,11 @@ from seqmarl.theory import optima
 
 @torch.no_grad()
 def policy_tables(agent: Any, env: Any) -> list[np.ndarray]:
-    """Agent ``i``'s exact table ``pi^i(a^i | s)`` ``[S, A_i]`` (float64) by enumerating the env's states."""
+    """Agent ``i``'s exact table ``pi^i(a^i | s)`` ``[S, A_i]`` (float64) by enumerating the env's states.
+    Not defined for recurrent agents (their policy depends on the history, not only on ``s``)."""
+    if getattr(getattr(agent, "config", None), "use_rnn", False):
+        raise ValueError("policy_tables reads out a stationary table pi^i(a|s); a recurrent agent (use_rnn=True) "
+                         "acts on its history, so no such table exists — use use_rnn=False for oracle validation")
     if not hasattr(env, "observation_table") or not hasattr(env, "game"):
         raise TypeError(f"env must be a tabular MatrixGameEnv (with .game and .observation_table()), got {type(env).__name__}")
     obs = env.observation_table().to(agent.device)  # [S, n, obs_dim]

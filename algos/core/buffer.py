@@ -19,6 +19,8 @@ avail_actions  [T, B, n, n_actions_max] bool       optional (discrete)
 active         [T, B, n] bool                      agent alive/active (default True)
 actor_rnn      [T, B, n, *actor_rnn_shape]         optional recurrent states entering step t
 critic_rnn     [T, B, *critic_rnn_shape]           optional
+episode_start  [T, B] bool                         with rnn states: step t is the first of an episode (the
+                                                   stored rnn states are already zero there)
 advantages     like values                         filled by compute_returns
 returns        like values                         filled by compute_returns (de-normalised)
 ============== =================================== =========================================
@@ -93,7 +95,8 @@ class RolloutBuffer:
         device: where every tensor lives.
         critic: ``"centralised"`` (values [T, B]) or ``"per_agent"`` (values [T, B, n]).
         log_prob_shape: trailing shape of stored log-probs (``()``; ``(d,)`` for per-dimension log-probs).
-        actor_rnn_shape, critic_rnn_shape: optional recurrent-state shapes (per agent / per env).
+        actor_rnn_shape, critic_rnn_shape: optional recurrent-state shapes (per agent / per env); with either,
+            an ``episode_start [T, B]`` flag is stored too (the reset mask a recurrent replay needs).
         dtype: float dtype of float fields.
     """
 
@@ -157,6 +160,8 @@ class RolloutBuffer:
             (T, B, n) + self._shape(actor_rnn_shape, "actor_rnn_shape"), **f)
         self.critic_rnn = None if critic_rnn_shape is None else torch.zeros(
             (T, B) + self._shape(critic_rnn_shape, "critic_rnn_shape"), **f)
+        recurrent = actor_rnn_shape is not None or critic_rnn_shape is not None
+        self.episode_start = torch.zeros(T, B, **bo) if recurrent else None
         self.advantages = torch.zeros(self.value_shape, **f)
         self.returns = torch.zeros(self.value_shape, **f)
         self.step = 0
@@ -208,6 +213,7 @@ class RolloutBuffer:
         active: Tensor | None = None,
         actor_rnn: Tensor | None = None,
         critic_rnn: Tensor | None = None,
+        episode_start: Tensor | None = None,
     ) -> None:
         """Store one time step (all tensors without the T axis). See the module docstring for ``next_values``."""
         if self.full:
@@ -232,6 +238,10 @@ class RolloutBuffer:
                 if store is None:
                     raise ValueError(f"{name} given but the buffer was built without {name}_shape")
                 self._put(name, store, src)
+        if episode_start is not None:
+            if self.episode_start is None:
+                raise ValueError("episode_start given but the buffer was built without rnn state shapes")
+            self._put("episode_start", self.episode_start, episode_start, flag=True)
         self.step += 1
         self._returns_ready = False
 
@@ -269,7 +279,7 @@ class RolloutBuffer:
             "terminated": self.terminated, "truncated": self.truncated, "active": self.active,
             "advantages": self.advantages, "returns": self.returns,
         }
-        for name in ("avail_actions", "actor_rnn", "critic_rnn"):
+        for name in ("avail_actions", "actor_rnn", "critic_rnn", "episode_start"):
             t = getattr(self, name)
             if t is not None:
                 out[name] = t

@@ -3,6 +3,11 @@
 Defaults follow HARL `[SOURCE: HARL-code]` (hidden (128, 128), ReLU, orthogonal init with the activation's
 gain, policy-output gain 0.01, zero biases). Every module is device-agnostic: pass ``device``/``dtype`` at
 construction or call ``.to(...)``; float32 by default.
+
+Recurrent option (``rnn_hidden``; the MAPPO/HARL recurrent policy, ``use_recurrent_policy``): actor and critic
+become ``MLP body -> GRUCore -> head``. Their forward passes then take ``rnn=(h, episode_start)``: ``h`` the
+hidden state entering the first step (``[B, H]``, per agent for actors) and ``episode_start`` ``[B]`` (one step)
+or ``[T, B]`` (a sequence) marking the steps where the state is zeroed first.
 """
 
 from __future__ import annotations
@@ -211,13 +216,43 @@ class GRUCore(nn.Module):
             raise ValueError(f"episode_start must have shape {(T, B)[1:] if single else (T, B)}, "
                              f"got {tuple(episode_start.shape)}")
         keep = (~starts).to(x.dtype)
+        # Run the stretches without any reset in one GRU call each (the state is zeroed only at a stretch's
+        # first step); identical maths to stepping one t at a time, far fewer kernel launches.
+        cuts = [0] + (torch.nonzero(starts[1:].any(1)).flatten() + 1).tolist() + [T]  # one host sync
         outs = []
-        for t in range(T):
-            h = h * keep[t].view(1, B, 1)
-            o, h = self.gru(x[t : t + 1], h)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            h = h * keep[a].view(1, B, 1)
+            o, h = self.gru(x[a:b], h)
             outs.append(o)
         out = torch.cat(outs, 0)
         return (out[0] if single else out), h
+
+
+RNNInput = tuple[Tensor, Tensor]  # (h [B, H] entering the first step, episode_start [B] or [T, B])
+
+
+def _check_rnn_hidden(rnn_hidden: int | None) -> int | None:
+    return None if rnn_hidden is None else check_int(rnn_hidden, "rnn_hidden")
+
+
+def _run_gru(core: GRUCore | None, x: Tensor, rnn: RNNInput | None, owner: str) -> tuple[Tensor, Tensor | None]:
+    """Features ``x`` through ``core`` (if any): ``(out, h_next [B, H])`` or ``(x, None)`` without a core."""
+    if core is None:
+        if rnn is not None:
+            raise ValueError(f"rnn state given to a feed-forward {owner} (built with rnn_hidden=None)")
+        return x, None
+    if rnn is None:
+        raise ValueError(f"a recurrent {owner} needs rnn=(h, episode_start): h [B, {core.hidden_dim}] entering the "
+                         "first step and episode_start [B] (one step) or [T, B] (a sequence)")
+    if not isinstance(rnn, tuple) or len(rnn) != 2:
+        raise TypeError(f"rnn must be a pair (h, episode_start), got {type(rnn).__name__}")
+    h, starts = rnn
+    check_tensor(h, "h", floating=True)
+    batch = x.shape[-2] if x.dim() >= 2 else None
+    if h.dim() != 2 or h.shape != (batch, core.hidden_dim):
+        raise ValueError(f"h must have shape {(batch, core.hidden_dim)} (batch, rnn_hidden), got {tuple(h.shape)}")
+    out, h_next = core(x, h.unsqueeze(0), starts)
+    return out, h_next.squeeze(0)
 
 
 # ---------------------------------------------------------------------------------------------------- heads
@@ -259,10 +294,12 @@ class DiagGaussianHead(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------- actor / critic
 class Actor(nn.Module):
-    """MLP body + policy head for one agent.
+    """MLP body (+ optional GRU, ``rnn_hidden``) + policy head for one agent.
 
     ``distribution(obs, avail)`` gives a :class:`MaskedCategorical` (discrete) or :class:`DiagGaussian`
-    (continuous) over ``obs``'s leading axes.
+    (continuous) over ``obs``'s leading axes. A recurrent actor takes ``rnn=(h [B, H], episode_start)`` with
+    ``obs`` ``[B, obs_dim]`` (one step) or ``[T, B, obs_dim]`` (a sequence); :meth:`features` also returns
+    the next hidden state.
     """
 
     def __init__(
@@ -275,6 +312,7 @@ class Actor(nn.Module):
         layer_norm: bool = False,
         out_gain: float = 0.01,
         log_std_init: float = 0.0,
+        rnn_hidden: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         generator: torch.Generator | None = None,
@@ -282,45 +320,64 @@ class Actor(nn.Module):
         super().__init__()
         self.action_space = as_action_space(action_space)
         self.obs_dim = check_int(obs_dim, "obs_dim")
+        rnn_hidden = _check_rnn_hidden(rnn_hidden)
         self.body = MLP(obs_dim, hidden, None, activation=activation, layer_norm=layer_norm, device=device,
                         dtype=dtype, generator=generator)
+        self.rnn = None if rnn_hidden is None else GRUCore(self.body.out_dim, rnn_hidden, device=device, dtype=dtype,
+                                                           generator=generator)
+        feat = self.body.out_dim if rnn_hidden is None else rnn_hidden
         if isinstance(self.action_space, DiscreteSpace):
-            self.head: nn.Module = CategoricalHead(self.body.out_dim, self.action_space.n, gain=out_gain,
+            self.head: nn.Module = CategoricalHead(feat, self.action_space.n, gain=out_gain,
                                                    device=device, dtype=dtype, generator=generator)
         else:
-            self.head = DiagGaussianHead(self.body.out_dim, self.action_space.dim, gain=out_gain,
+            self.head = DiagGaussianHead(feat, self.action_space.dim, gain=out_gain,
                                          log_std_init=log_std_init, device=device, dtype=dtype, generator=generator)
 
     @property
     def discrete(self) -> bool:
         return isinstance(self.action_space, DiscreteSpace)
 
-    def distribution(self, obs: Tensor, avail: Tensor | None = None) -> MaskedCategorical | DiagGaussian:
-        return self.head(self.body(obs), avail)
+    @property
+    def recurrent(self) -> bool:
+        return self.rnn is not None
+
+    def features(self, obs: Tensor, rnn: RNNInput | None = None) -> tuple[Tensor, Tensor | None]:
+        """Head input and next hidden state ``[B, H]`` (``None`` for a feed-forward actor)."""
+        return _run_gru(self.rnn, self.body(obs), rnn, "actor")
+
+    def distribution(self, obs: Tensor, avail: Tensor | None = None,
+                     rnn: RNNInput | None = None) -> MaskedCategorical | DiagGaussian:
+        return self.head(self.features(obs, rnn)[0], avail)
 
     forward = distribution
 
-    def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, per_dim: bool = False) -> Tensor:
-        dist = self.distribution(obs, avail)
+    def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, per_dim: bool = False,
+                 rnn: RNNInput | None = None) -> Tensor:
+        dist = self.distribution(obs, avail, rnn)
         if self.discrete:
             if per_dim:
                 raise ValueError("per_dim log-probabilities are only defined for continuous actions")
             return dist.log_prob(actions)
         return dist.log_prob(actions, per_dim=per_dim)
 
-    def entropy(self, obs: Tensor, avail: Tensor | None = None) -> Tensor:
-        return self.distribution(obs, avail).entropy()
+    def entropy(self, obs: Tensor, avail: Tensor | None = None, rnn: RNNInput | None = None) -> Tensor:
+        return self.distribution(obs, avail, rnn).entropy()
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None,
                deterministic: bool = False) -> tuple[Tensor, Tensor]:
-        """Return ``(actions, log_probs)``; ``deterministic`` takes the mode."""
+        """Return ``(actions, log_probs)``; ``deterministic`` takes the mode (feed-forward actors only; recurrent
+        ones sample through :meth:`MultiAgentActors.sample`, which carries the hidden state)."""
         dist = self.distribution(obs, avail)
         actions = dist.mode() if deterministic else dist.sample(generator)
         return actions, dist.log_prob(actions)
 
 
 class Critic(nn.Module):
-    """State-value MLP ``V(state)``; output ``[...]`` when ``out_dim == 1`` (squeezed), else ``[..., out_dim]``."""
+    """State-value MLP ``V(state)``; output ``[...]`` when ``out_dim == 1`` (squeezed), else ``[..., out_dim]``.
+
+    With ``rnn_hidden`` the critic is ``MLP body -> GRUCore -> Linear``; ``forward(state, rnn=(h, starts))`` then
+    returns ``(values, h_next [B, H])`` for ``state`` ``[B, d]`` or ``[T, B, d]``.
+    """
 
     def __init__(
         self,
@@ -331,18 +388,42 @@ class Critic(nn.Module):
         activation: str = "relu",
         layer_norm: bool = False,
         out_gain: float = 1.0,
+        rnn_hidden: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.out_features = check_int(out_dim, "out_dim")
-        self.net = MLP(state_dim, hidden, out_dim, activation=activation, layer_norm=layer_norm, out_gain=out_gain,
-                       device=device, dtype=dtype, generator=generator)
+        rnn_hidden = _check_rnn_hidden(rnn_hidden)
+        if rnn_hidden is None:
+            self.net = MLP(state_dim, hidden, out_dim, activation=activation, layer_norm=layer_norm,
+                           out_gain=out_gain, device=device, dtype=dtype, generator=generator)
+            self.rnn: GRUCore | None = None
+        else:
+            self.net = MLP(state_dim, hidden, None, activation=activation, layer_norm=layer_norm, device=device,
+                           dtype=dtype, generator=generator)
+            self.rnn = GRUCore(self.net.out_dim, rnn_hidden, device=device, dtype=dtype, generator=generator)
+            self.out = init_linear(nn.Linear(rnn_hidden, out_dim, device=device, dtype=dtype), out_gain, generator)
 
-    def forward(self, state: Tensor) -> Tensor:
-        v = self.net(state)
-        return v.squeeze(-1) if self.out_features == 1 else v
+    @property
+    def recurrent(self) -> bool:
+        return self.rnn is not None
+
+    def initial_state(self, batch: int) -> Tensor:
+        """Zero hidden state ``[batch, H]`` (recurrent critics only)."""
+        if self.rnn is None:
+            raise ValueError("initial_state is only defined for a recurrent critic (rnn_hidden set)")
+        return self.rnn.initial_state(batch)[0]
+
+    def forward(self, state: Tensor, rnn: RNNInput | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        if self.rnn is None:
+            _run_gru(None, state, rnn, "critic")
+            v = self.net(state)
+            return v.squeeze(-1) if self.out_features == 1 else v
+        out, h_next = _run_gru(self.rnn, self.net(state), rnn, "critic")
+        v = self.out(out)
+        return (v.squeeze(-1) if self.out_features == 1 else v), h_next
 
 
 # ---------------------------------------------------------------------------------------------------- multi-agent
@@ -361,6 +442,13 @@ class MultiAgentActors(nn.Module):
     continuous ``actions [..., n, d_max]``. Outputs ``[..., n]``. The bool buffer ``valid [n, size_max]`` marks
     which padded actions (discrete) or action dimensions (continuous) exist for each agent; pass ``valid[i]`` as
     ``dim_mask`` to :func:`~seqmarl.algos.core.losses.aggregate_ratio` for per-dimension ratios.
+
+    Recurrent actors (``rnn_hidden`` set; MAPPO/HARL recurrent policy): every agent carries a hidden state
+    ``[B, H]`` (all agents: ``[B, n, H]``, :meth:`initial_state`); with a shared actor the agents share the GRU
+    weights but not the state. The per-agent methods take ``rnn=(h_i [B, H], episode_start)`` and then accept
+    one step (``obs_i [B, obs_dim]``, ``episode_start [B]``) or a whole sequence (``obs_i [T, B, obs_dim]``,
+    ``episode_start [T, B]``, outputs ``[T, B]``), so a rollout can be replayed from its first stored state.
+    :meth:`sample` with ``rnn=(h [B, n, H], episode_start [B])`` also returns the next state.
     """
 
     def __init__(
@@ -376,12 +464,14 @@ class MultiAgentActors(nn.Module):
         layer_norm: bool = False,
         out_gain: float = 0.01,
         log_std_init: float = 0.0,
+        rnn_hidden: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.n_agents = check_int(n_agents, "n_agents")
+        self.rnn_hidden = _check_rnn_hidden(rnn_hidden)
         self.obs_dim = check_int(obs_dim, "obs_dim")
         if not isinstance(share, bool):
             raise TypeError(f"share must be a bool, got {type(share).__name__}")
@@ -411,6 +501,8 @@ class MultiAgentActors(nn.Module):
         self.register_buffer("valid", valid.to(device), persistent=False)
         kw = dict(hidden=hidden, activation=activation, layer_norm=layer_norm, out_gain=out_gain,
                   log_std_init=log_std_init, device=device, dtype=dtype, generator=generator)
+        if self.rnn_hidden is not None:  # keep the feed-forward construction call exactly as before
+            kw["rnn_hidden"] = self.rnn_hidden
         if share:
             padded = DiscreteSpace(self.size_max) if self.discrete else BoxSpace(self.size_max)
             in_dim = obs_dim + (n_agents if agent_id else 0)
@@ -419,6 +511,17 @@ class MultiAgentActors(nn.Module):
             self.actors = nn.ModuleList([Actor(obs_dim, s, **kw) for s in spaces])
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def recurrent(self) -> bool:
+        return self.rnn_hidden is not None
+
+    def initial_state(self, batch: int) -> Tensor:
+        """Zero hidden states ``[batch, n, H]`` of every agent (recurrent actors only)."""
+        if self.rnn_hidden is None:
+            raise ValueError("initial_state is only defined for recurrent actors (rnn_hidden set)")
+        w = self.actors[0].rnn.gru.weight_ih_l0
+        return torch.zeros(check_int(batch, "batch"), self.n_agents, self.rnn_hidden, device=w.device, dtype=w.dtype)
+
     @property
     def n_actions(self) -> tuple[int, ...]:
         if not self.discrete:
@@ -485,16 +588,44 @@ class MultiAgentActors(nn.Module):
         ids = eye if agent is None else eye[agent]
         return torch.cat([obs_i, ids.expand(obs_i.shape[:-1] + (self.n_agents,))], -1)
 
-    def _dist_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None):
-        """Distribution of agent ``agent`` given its obs ``[..., obs_dim]`` and avail ``[..., A_max]``."""
+    def _dist_agent_state(self, agent: int, obs_i: Tensor, avail_i: Tensor | None, rnn: RNNInput | None = None):
+        """``(distribution, h_next)`` of agent ``agent`` given its obs ``[..., obs_dim]``, avail ``[..., A_max]``
+        and (recurrent actors) ``rnn``; ``h_next`` is None for feed-forward actors."""
         if self.share:
             if self.discrete:
                 pad = self.valid[agent].expand(obs_i.shape[:-1] + (self.size_max,))
                 avail_i = pad if avail_i is None else (avail_i & pad)
-            return self.actors[0].distribution(self._shared_input(obs_i, agent), avail_i)
-        if avail_i is not None:
-            avail_i = avail_i[..., : self.sizes[agent]]
-        return self.actors[agent].distribution(obs_i, avail_i)
+            actor, x = self.actors[0], self._shared_input(obs_i, agent)
+        else:
+            if avail_i is not None:
+                avail_i = avail_i[..., : self.sizes[agent]]
+            actor, x = self.actors[agent], obs_i
+        features, h_next = actor.features(x, rnn)
+        return actor.head(features, avail_i), h_next
+
+    def _dist_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None, rnn: RNNInput | None = None):
+        """Distribution of agent ``agent`` given its obs ``[..., obs_dim]`` and avail ``[..., A_max]``."""
+        return self._dist_agent_state(agent, obs_i, avail_i, rnn)[0]
+
+    def _log_prob_from(self, agent: int, dist, actions_i: Tensor, per_dim: bool) -> Tensor:
+        """Agent ``agent``'s log-probs of (padded) ``actions_i`` under its distribution ``dist``."""
+        if self.discrete:
+            if per_dim:
+                raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+            return dist.log_prob(actions_i)
+        valid = self.valid[agent].to(actions_i.dtype)
+        if self.share:
+            lp = dist.log_prob(actions_i, per_dim=True) * valid
+        else:
+            lp = self._pad_actions(dist.log_prob(actions_i[..., : self.sizes[agent]], per_dim=True), agent)
+        return lp if per_dim else lp.sum(-1)
+
+    def _entropy_from(self, agent: int, dist) -> Tensor:
+        if self.discrete:
+            return dist.entropy()
+        if self.share:
+            return (dist.entropy(per_dim=True) * self.valid[agent].to(dist.mean.dtype)).sum(-1)
+        return dist.entropy()
 
     def _dist_all(self, obs: Tensor, avail: Tensor | None):
         """Shared mode: one distribution over [..., n, *]."""
@@ -517,54 +648,64 @@ class MultiAgentActors(nn.Module):
             raise ValueError(f"actions must have shape {expected}, got {tuple(actions_i.shape)}")
 
     # ------------------------------------------------------------------ one agent
-    def distribution_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None):
+    def distribution_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None,
+                           rnn: RNNInput | None = None):
         """Agent ``agent``'s action distribution given ``obs_i [..., obs_dim]`` and ``avail_i [..., A_max]``.
 
         Discrete: a :class:`MaskedCategorical` over the agent's own ``n_i`` actions (separate actors) or over
         the padded ``A_max`` actions with the extra ones masked (shared actor). Continuous: a
         :class:`DiagGaussian` over ``d_i`` (separate) or the padded ``d_max`` dimensions (shared).
-        Use it e.g. to freeze the old policy for a KL (HATRPO).
+        Use it e.g. to freeze the old policy for a KL (HATRPO). Recurrent actors need ``rnn`` (class docstring).
         """
         agent = self._agent(agent)
         check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
         avail_i = self._check_avail_i(avail_i, tuple(obs_i.shape[:-1]))
-        return self._dist_agent(agent, obs_i, avail_i)
+        return self._dist_agent(agent, obs_i, avail_i, rnn)
 
     def log_prob_agent(self, agent: int, obs_i: Tensor, actions_i: Tensor, avail_i: Tensor | None = None,
-                       per_dim: bool = False) -> Tensor:
+                       per_dim: bool = False, rnn: RNNInput | None = None) -> Tensor:
         """Agent ``agent``'s log-probs: ``obs_i [..., obs_dim]``, ``actions_i [...]`` or ``[..., d_max]``,
-        ``avail_i [..., A_max]``. Returns ``[...]`` (or ``[..., d_max]`` with ``per_dim``; padded dims 0)."""
+        ``avail_i [..., A_max]``. Returns ``[...]`` (or ``[..., d_max]`` with ``per_dim``; padded dims 0).
+        Recurrent actors need ``rnn`` (class docstring)."""
         agent = self._agent(agent)
         check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
         lead = tuple(obs_i.shape[:-1])
         self._check_actions_agent(actions_i, lead)
         avail_i = self._check_avail_i(avail_i, lead)
-        dist = self._dist_agent(agent, obs_i, avail_i)
-        if self.discrete:
-            if per_dim:
-                raise ValueError("per_dim log-probabilities are only defined for continuous actions")
-            return dist.log_prob(actions_i)
-        valid = self.valid[agent].to(obs_i.dtype)
-        if self.share:
-            lp = dist.log_prob(actions_i, per_dim=True) * valid
-        else:
-            lp = self._pad_actions(dist.log_prob(actions_i[..., : self.sizes[agent]], per_dim=True), agent)
-        return lp if per_dim else lp.sum(-1)
+        if per_dim and self.discrete:
+            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        dist = self._dist_agent(agent, obs_i, avail_i, rnn)
+        return self._log_prob_from(agent, dist, actions_i, per_dim)
 
-    def entropy_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None) -> Tensor:
+    def entropy_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None,
+                      rnn: RNNInput | None = None) -> Tensor:
         agent = self._agent(agent)
         check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
         avail_i = self._check_avail_i(avail_i, tuple(obs_i.shape[:-1]))
-        dist = self._dist_agent(agent, obs_i, avail_i)
-        if self.discrete:
-            return dist.entropy()
-        if self.share:
-            return (dist.entropy(per_dim=True) * self.valid[agent].to(obs_i.dtype)).sum(-1)
-        return dist.entropy()
+        return self._entropy_from(agent, self._dist_agent(agent, obs_i, avail_i, rnn))
 
     # ------------------------------------------------------------------ all agents
-    def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, per_dim: bool = False) -> Tensor:
-        """Per-agent log-probs ``[..., n]`` (``[..., n, d_max]`` with ``per_dim``, padded dims 0)."""
+    def _agent_rnn(self, rnn: RNNInput | None, agent: int, batch: int) -> RNNInput | None:
+        """Agent ``agent``'s slice ``(h[:, agent], episode_start)`` of an all-agent ``rnn=(h [B, n, H], starts)``."""
+        if rnn is None:
+            if self.recurrent:
+                raise ValueError(f"recurrent actors need rnn=(h [B, n, {self.rnn_hidden}], episode_start [B] or [T, B])")
+            return None
+        if not self.recurrent:
+            raise ValueError("rnn state given to feed-forward actors (built with rnn_hidden=None)")
+        if not isinstance(rnn, tuple) or len(rnn) != 2:
+            raise TypeError(f"rnn must be a pair (h, episode_start), got {type(rnn).__name__}")
+        h, starts = rnn
+        check_tensor(h, "h", floating=True)
+        if tuple(h.shape) != (batch, self.n_agents, self.rnn_hidden):
+            raise ValueError(f"h must have shape {(batch, self.n_agents, self.rnn_hidden)} (B, n_agents, rnn_hidden), "
+                             f"got {tuple(h.shape)}")
+        return h[:, agent], starts
+
+    def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, per_dim: bool = False,
+                 rnn: RNNInput | None = None) -> Tensor:
+        """Per-agent log-probs ``[..., n]`` (``[..., n, d_max]`` with ``per_dim``, padded dims 0).
+        Recurrent actors need ``rnn=(h [B, n, H], episode_start)`` (class docstring)."""
         self._check_obs(obs)
         lead = tuple(obs.shape[:-2])
         avail = self._check_avail(avail, lead)
@@ -574,39 +715,60 @@ class MultiAgentActors(nn.Module):
             raise ValueError(f"actions must have shape {expected}, got {tuple(actions.shape)}")
         if per_dim and self.discrete:
             raise ValueError("per_dim log-probabilities are only defined for continuous actions")
-        if self.share:
+        if self.share and not self.recurrent and rnn is None:
             dist = self._dist_all(obs, avail)
             if self.discrete:
                 return dist.log_prob(actions)
             lp = dist.log_prob(actions, per_dim=True) * self.valid.to(obs.dtype)
             return lp if per_dim else lp.sum(-1)
+        batch = obs.shape[-3] if obs.dim() >= 3 else 1
         cols = [
             self.log_prob_agent(i, obs[..., i, :], actions[..., i] if self.discrete else actions[..., i, :],
-                                None if avail is None else avail[..., i, :], per_dim=per_dim)
+                                None if avail is None else avail[..., i, :], per_dim=per_dim,
+                                rnn=self._agent_rnn(rnn, i, batch))
             for i in range(self.n_agents)
         ]
         return torch.stack(cols, dim=len(lead))
 
-    def entropy(self, obs: Tensor, avail: Tensor | None = None) -> Tensor:
-        """Per-agent entropies ``[..., n]``."""
+    def entropy(self, obs: Tensor, avail: Tensor | None = None, rnn: RNNInput | None = None) -> Tensor:
+        """Per-agent entropies ``[..., n]`` (recurrent actors need ``rnn``, see :meth:`log_prob`)."""
         self._check_obs(obs)
         lead = tuple(obs.shape[:-2])
         avail = self._check_avail(avail, lead)
-        if self.share:
+        if self.share and not self.recurrent and rnn is None:
             dist = self._dist_all(obs, avail)
             if self.discrete:
                 return dist.entropy()
             return (dist.entropy(per_dim=True) * self.valid.to(obs.dtype)).sum(-1)
-        cols = [self.entropy_agent(i, obs[..., i, :], None if avail is None else avail[..., i, :])
+        batch = obs.shape[-3] if obs.dim() >= 3 else 1
+        cols = [self.entropy_agent(i, obs[..., i, :], None if avail is None else avail[..., i, :],
+                                   rnn=self._agent_rnn(rnn, i, batch))
                 for i in range(self.n_agents)]
         return torch.stack(cols, dim=len(lead))
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None,
-               deterministic: bool = False) -> tuple[Tensor, Tensor]:
-        """Joint sample: ``(actions [..., n] or [..., n, d_max], log_probs [..., n])``."""
+               deterministic: bool = False, rnn: RNNInput | None = None):
+        """Joint sample: ``(actions [..., n] or [..., n, d_max], log_probs [..., n])``.
+
+        Recurrent actors: ``obs [B, n, obs_dim]`` (one step) and ``rnn=(h [B, n, H], episode_start [B])``;
+        returns ``(actions, log_probs, h_next [B, n, H])`` where ``h_next`` is the state after this step."""
         self._check_obs(obs)
         lead = tuple(obs.shape[:-2])
         avail = self._check_avail(avail, lead)
+        if self.recurrent or rnn is not None:
+            if len(lead) != 1:
+                raise ValueError(f"recurrent sampling takes one step: obs must be [B, n, obs_dim], got {tuple(obs.shape)}")
+            acts, lps, hs = [], [], []
+            for i in range(self.n_agents):
+                dist, h_i = self._dist_agent_state(i, obs[:, i, :], None if avail is None else avail[:, i, :],
+                                                   self._agent_rnn(rnn, i, lead[0]))
+                a = dist.mode() if deterministic else dist.sample(generator)
+                if not self.discrete:
+                    a = a * self.valid[i].to(a.dtype) if self.share else self._pad_actions(a, i)
+                lps.append(self._log_prob_from(i, dist, a, per_dim=False))
+                acts.append(a)
+                hs.append(h_i)
+            return torch.stack(acts, dim=1), torch.stack(lps, dim=1), torch.stack(hs, dim=1)
         if self.share:
             dist = self._dist_all(obs, avail)
             a = dist.mode() if deterministic else dist.sample(generator)

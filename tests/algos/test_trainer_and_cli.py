@@ -178,3 +178,14 @@ def test_sequential_variants_run(granularity: str, aggregation: str) -> None:
 def test_every_algorithm_runs_on_cuda(algo: str) -> None:
     report = oracle_run(algo, "matrix/xor", n_updates=3, num_envs=32, device="cuda", algo_kwargs=dict(hidden=(16,)))
     assert len(report.returns) == 4
+
+
+def test_evaluation_reports_stochastic_and_greedy_returns(tmp_path: Path) -> None:
+    """After HAPPO has solved xor(2) the greedy evaluation return is exactly r(0,1) = r(1,0) = 1, and the
+    stochastic one is at most 1; both are logged in the metric rows."""
+    trainer, history = run(_cfg(tmp_path, "algo=happo", "env=matrix/xor", "total_steps=1280", "eval_interval=20",
+                                "eval_episodes=16"))
+    last = history[-1]
+    assert last["eval_return_greedy"] == 1.0
+    assert 0.9 <= last["eval_return_stochastic"] <= 1.0
+    assert "eval_return_greedy" not in history[0]
