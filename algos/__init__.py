@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
+from .base import Algorithm
 from .configs import CONFIGS, HAA2CConfig, HAPPOConfig, HATRPOConfig, IPPOConfig, MAPPOConfig, OnPolicyConfig, config_for
 from .core.buffer import RolloutBuffer
 from .onpolicy import OnPolicyAgent
 from .trainer import Trainer, TrainerConfig
 
-Algorithm = OnPolicyAgent
 
 
 def known_algorithms() -> list[str]:

@@ -227,7 +227,7 @@ def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
         metrics = _sequential_agent_outer(agent, batch, order_list)
     else:
         metrics = _sequential_minibatch_outer(agent, batch, order_list)
-    metrics["order"] = float(int("".join(str(i) for i in order_list[:9])))  # readable in logs for small n
+    metrics["first_agent"] = float(order_list[0])
     return metrics
 
 

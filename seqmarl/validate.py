@@ -209,7 +209,7 @@ def _main(ns: argparse.Namespace) -> int:
     try:
         cfg = parse_overrides(ns.overrides)
         report, run_dir = validate(cfg)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         console.print(f"[red]config error:[/red] {exc}")
         return 2
     table = Table(title=f"validate {report.algo} on {report.env}")

@@ -113,14 +113,35 @@ def test_one_hatrpo_iteration_on_a1a2_game_matches_the_oracle_prediction(simulta
         assert mu[0] > 0 and mu[1] > mu0[1]
 
 
-CLIMBING = dict(lr=5e-3, hidden=(32, 32), adv_norm="none")
+SETTINGS = dict(lr=5e-3, hidden=(32, 32), adv_norm="none")
+ALL = ["mappo", "ippo", "happo", "hatrpo", "haa2c"]
+SEPARATE = {"mappo": {"share_param": False}, "ippo": {"share_param": False}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ALL)
+def test_penalty_game_ends_at_an_epsilon_nash_equilibrium(algo: str) -> None:
+    """ICLR22 Prop. 2 / HARL Thm 8 predict convergence to an NE, not to the optimum: in penalty(-100) the
+    final policy is an eps-NE (eps = 0.05, exact Nash gap from the oracle) at one of the pure NE
+    (a,a)=10, (c,c)=10, (b,b)=2 (theory.md §8), for two seeds."""
+    nash = {tuple(a): games.penalty(-100).reward[(0, *a)] for a in optima.pure_nash_equilibria(games.penalty(-100))}
+    assert set(nash) == {(0, 0), (1, 1), (2, 2)}
+    for seed in (0, 1):
+        report = oracle_run(algo, "matrix/penalty", env_kwargs={"k": -100.0}, n_updates=150, num_envs=128, seed=seed,
+                            algo_kwargs={**SETTINGS, **SEPARATE.get(algo, {})})
+        assert report.nash_gaps[-1] <= 0.05, report.summary()
+        assert min(abs(report.final_return - v) for v in nash.values()) <= 0.05
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["happo", "hatrpo", "haa2c"])
-def test_climbing_ends_at_an_epsilon_nash_equilibrium(algo: str) -> None:
-    """ICLR22 Prop. 2 / HARL Thm 8 predict an NE (not necessarily the optimum): the final policy is an
-    eps-NE (eps = 0.05 of the payoff range 41) and plays (a,a)=11 or (b,b)=7, the pure NE of the game."""
-    report = oracle_run(algo, "matrix/climbing", n_updates=300, num_envs=256, seed=1, algo_kwargs=CLIMBING)
-    assert report.nash_gaps[-1] <= 0.05 * 41, report.summary()
-    assert min(abs(report.final_return - 11), abs(report.final_return - 7)) < 0.05 * 41
+def test_climbing_ends_at_an_equilibrium_or_the_known_plateau(algo: str) -> None:
+    """Climbing (theory.md §8): with sampled gradients the HA* algorithms end either at a pure NE
+    ((a,a)=11 or (b,b)=7; exact Nash gap <= 0.05) or on the (b,c)=6 plateau, where agent 2's probability of
+    b has collapsed while agent 1 still explored a (-30) and the exact Nash gap is the one-step deviation
+    gain 7 - 6 = 1. Never at (c,c)=5 or below. (Measured NE rates are in benchmarks/validation_table.py.)"""
+    report = oracle_run(algo, "matrix/climbing", n_updates=300, num_envs=256, seed=0, algo_kwargs=SETTINGS)
+    gap, j = report.nash_gaps[-1], report.final_return
+    at_ne = gap <= 0.05 and min(abs(j - 11), abs(j - 7)) <= 0.05
+    on_plateau = abs(j - 6) <= 0.05 and abs(gap - 1.0) <= 0.05
+    assert at_ne or on_plateau, report.summary()

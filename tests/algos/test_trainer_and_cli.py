@@ -189,3 +189,11 @@ def test_evaluation_reports_stochastic_and_greedy_returns(tmp_path: Path) -> Non
     assert last["eval_return_greedy"] == 1.0
     assert 0.9 <= last["eval_return_stochastic"] <= 1.0
     assert "eval_return_greedy" not in history[0]
+
+
+@pytest.mark.parametrize("algo", ["mappo", "ippo", "happo", "hatrpo", "haa2c"])
+def test_every_algorithm_implements_the_algorithm_protocol(algo: str) -> None:
+    from seqmarl.algos import Algorithm
+
+    env = make("matrix/xor", num_envs=4)
+    assert isinstance(make_agent(algo, env.spec), Algorithm)
