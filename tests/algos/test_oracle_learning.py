@@ -133,15 +133,29 @@ def test_penalty_game_ends_at_an_epsilon_nash_equilibrium(algo: str) -> None:
         assert min(abs(report.final_return - v) for v in nash.values()) <= 0.05
 
 
+HARL_DEFAULTS = dict(hidden=(32, 32))  # lr 5e-4, batch advantage normalisation, entropy 0.01 (HARL yaml)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["happo", "hatrpo", "haa2c"])
+@pytest.mark.parametrize("algo", ["happo", "haa2c"])
+def test_climbing_ends_at_an_epsilon_nash_equilibrium(algo: str) -> None:
+    """Climbing (theory.md §8), HARL default step sizes: the final policy is an eps-NE (exact Nash gap
+    <= 0.05) at a pure NE, (a,a)=11 or (b,b)=7 — not necessarily the optimum (ICLR22 Prop. 2)."""
+    report = oracle_run(algo, "matrix/climbing", n_updates=300, num_envs=256, seed=0, algo_kwargs=HARL_DEFAULTS)
+    assert report.nash_gaps[-1] <= 0.05, report.summary()
+    assert min(abs(report.final_return - 11), abs(report.final_return - 7)) <= 0.05, report.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["mappo", "ippo", "happo", "hatrpo", "haa2c"])
 def test_climbing_ends_at_an_equilibrium_or_the_known_plateau(algo: str) -> None:
-    """Climbing (theory.md §8): with sampled gradients the HA* algorithms end either at a pure NE
+    """Climbing with large steps (lr 5e-3, no advantage normalisation): runs end either at a pure NE
     ((a,a)=11 or (b,b)=7; exact Nash gap <= 0.05) or on one of the one-deviation plateaus (b,c)=6 / (c,c)=5,
-    where the deviating action's probability collapsed while the partner still explored (a: -30) and the
-    exact Nash gap is the one-step deviation gain 7 - 6 = 6 - 5 = 1. A broken learner ends elsewhere (mixed,
-    or at a payoff <= 0). Measured NE rates over 10 seeds: benchmarks/validation_table.py."""
-    report = oracle_run(algo, "matrix/climbing", n_updates=300, num_envs=256, seed=0, algo_kwargs=SETTINGS)
+    where the deviating action's probability collapsed while the partner still explored (a: -30) and the exact
+    Nash gap is the one-step deviation gain 7 - 6 = 6 - 5 = 1. A broken learner ends elsewhere (mixed, or at a
+    payoff <= 0). Measured NE rates over 10 seeds: benchmarks/validation_table.py and the README."""
+    report = oracle_run(algo, "matrix/climbing", n_updates=300, num_envs=256, seed=0,
+                        algo_kwargs={**SETTINGS, **SEPARATE.get(algo, {})})
     gap, j = report.nash_gaps[-1], report.final_return
     at_ne = gap <= 0.05 and min(abs(j - 11), abs(j - 7)) <= 0.05
     on_plateau = min(abs(j - 6), abs(j - 5)) <= 0.05 and abs(gap - 1.0) <= 0.05
