@@ -59,6 +59,7 @@ class ValidationReport:
     entropies: list[float] = field(default_factory=list)
     nash_gaps: list[float] = field(default_factory=list)
     tol: float = 1e-6
+    nash_eps: float = 0.05
 
     @property
     def violations(self) -> list[float]:
@@ -77,7 +78,8 @@ class ValidationReport:
             "initial_J": self.returns[0], "final_J": self.final_return, "J_star": self.j_star,
             "J_star_share": self.j_star_share, "gap_to_J_star": self.j_star - self.final_return,
             "n_violations": len(v), "max_violation": max(v) if v else 0.0,
-            "final_nash_gap": self.nash_gaps[-1], "final_entropy": self.entropies[-1],
+            "final_nash_gap": self.nash_gaps[-1], "epsilon": self.nash_eps,
+            "is_epsilon_nash": bool(self.nash_gaps[-1] <= self.nash_eps), "final_entropy": self.entropies[-1],
         }
 
     def to_json(self) -> str:

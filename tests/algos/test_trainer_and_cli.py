@@ -129,6 +129,7 @@ def test_cli_train_and_validate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert rc == 0
     report = json.loads((tmp_path / "v" / "validation.json").read_text())
     assert report["summary"]["J_star"] == 1.0 and report["summary"]["J_star_share"] == 0.5
+    assert report["summary"]["is_epsilon_nash"] == (report["nash_gaps"][-1] <= 0.05)
     assert len(report["returns"]) == 11
     assert (tmp_path / "v" / "validation.png").exists()
     assert main(["train", "bogus=1"]) == 2
