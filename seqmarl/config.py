@@ -31,7 +31,9 @@ class RunConfig:
     seed: seed of networks, sampling and the environment.
     device: torch device (``cpu``, ``cuda``, ``cuda:1``).
     num_envs: parallel environments.
-    total_steps, rollout_length, eval_interval, eval_episodes, checkpoint_interval, log_interval: the trainer loop.
+    total_steps, rollout_length, eval_interval, eval_episodes, checkpoint_interval, log_interval: the trainer loop;
+        ``rollout_length=None`` (default) uses the env's episode limit capped at 200 (HARL's episode_length),
+        i.e. 1 for one-shot matrix games and 30 for the bridge.
     run_dir: output folder (default ``runs/<algo>-<env>-seed<seed>``).
     resume: a run folder (or checkpoint file) to continue from.
     progress: show a progress bar.
@@ -43,7 +45,7 @@ class RunConfig:
     device: str = "cpu"
     num_envs: int = 64
     total_steps: int = 20_000
-    rollout_length: int = 1
+    rollout_length: int | None = None
     eval_interval: int = 0
     eval_episodes: int = 32
     checkpoint_interval: int = 10

@@ -17,8 +17,9 @@ def build(cfg: RunConfig, callbacks: list[Callable] | None = None):
 
     env = make(cfg.env, num_envs=cfg.num_envs, device=cfg.device, seed=cfg.seed, **cfg.env_kwargs)
     agent = make_agent(cfg.algo, env.spec, device=cfg.device, seed=cfg.seed, **cfg.algo_kwargs)
+    rollout = cfg.rollout_length or min(env.spec.episode_limit or 200, 200)
     trainer_cfg = TrainerConfig(
-        total_steps=cfg.total_steps, rollout_length=cfg.rollout_length, eval_interval=cfg.eval_interval,
+        total_steps=cfg.total_steps, rollout_length=rollout, eval_interval=cfg.eval_interval,
         eval_episodes=cfg.eval_episodes, checkpoint_interval=cfg.checkpoint_interval, log_interval=cfg.log_interval,
         progress=cfg.progress, tensorboard=cfg.tensorboard,
     )

@@ -198,3 +198,12 @@ def test_every_algorithm_implements_the_algorithm_protocol(algo: str) -> None:
 
     env = make("matrix/xor", num_envs=4)
     assert isinstance(make_agent(algo, env.spec), Algorithm)
+
+
+def test_default_rollout_length_follows_the_episode_limit(tmp_path: Path) -> None:
+    from seqmarl.train import build
+
+    for env_name, expected in (("matrix/xor", 1), ("bridge", 30), ("matrix/random", 50)):
+        cfg = resolve(_cfg(tmp_path, f"env={env_name}"))
+        _, _, trainer = build(cfg)
+        assert trainer.config.rollout_length == expected, env_name
