@@ -21,14 +21,14 @@ import torch
 
 from seqmarl.validate import oracle_run
 
-# label -> (env name, env kwargs, updates)
+# label -> (env name, env kwargs, updates per --settings preset)
 GAMES = {
-    "matrix/xor(2)": ("matrix/xor", {"n_agents": 2}, 150),
-    "matrix/xor(4)": ("matrix/xor", {"n_agents": 4}, 150),
-    "matrix/climbing": ("matrix/climbing", {}, 300),
-    "matrix/penalty(-100)": ("matrix/penalty", {"k": -100.0}, 300),
+    "matrix/xor(2)": ("matrix/xor", {"n_agents": 2}, {"harl": 150, "large-steps": 100}),
+    "matrix/xor(4)": ("matrix/xor", {"n_agents": 4}, {"harl": 150, "large-steps": 100}),
+    "matrix/climbing": ("matrix/climbing", {}, {"harl": 300, "large-steps": 300}),
+    "matrix/penalty(-100)": ("matrix/penalty", {"k": -100.0}, {"harl": 300, "large-steps": 300}),
 }
-# label -> (algorithm, config overrides on top of SETTINGS)
+# label -> (algorithm, config overrides on top of the preset)
 ALGOS = {
     "mappo (shared)": ("mappo", {}),
     "mappo (separate)": ("mappo", {"share_param": False}),
@@ -58,7 +58,7 @@ def main() -> None:
         parser.error(f"unknown games {unknown}; known: {list(GAMES)}")
     for game_label in args.games:
         env, env_kwargs, game_updates = GAMES[game_label]
-        updates = max(1, int(game_updates * args.updates_scale))
+        updates = max(1, int(game_updates[args.settings] * args.updates_scale))
         for algo_label, (algo, overrides) in ALGOS.items():
             start = time.perf_counter()
             finals, gaps, viol, viol_max, modes = [], [], [], [], Counter()  # modes: final J values (rounded)
