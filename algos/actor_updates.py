@@ -337,10 +337,48 @@ def _sequential_minibatch_outer(agent: "OnPolicyAgent", batch: Batch, order: lis
     return {k: v / max(count, 1) for k, v in stats.items()}
 
 
-def _agent_kl(agent: "OnPolicyAgent", i: int, batch: Batch, old) -> Tensor:
-    """Mean over the batch of ``KL(pi^i_old(.|o) || pi^i(.|o))`` (exact for categorical and Gaussian heads;
-    recurrent agents: per (t, env) sample, the distributions given the replayed histories). The Fisher-vector
-    product differentiates this twice; cuDNN's GRU has no double backward, so the replay is built without cuDNN."""
+@dataclass(frozen=True)
+class FrozenDistribution:
+    """Detached COPIES of an action distribution's parameters: the ``pi_old`` of HATRPO's KL constraint.
+
+    A distribution built by the live actor may hold views of its parameters (``DiagGaussian.log_std`` is a
+    broadcast view of the ``log_std`` parameter), which follow every in-place update of the parameters
+    (``set_flat_params`` in the line search): ``pi_old`` would then drift with ``pi_new`` and the
+    ``log(sigma_new / sigma_old)`` term of the Gaussian KL would vanish. Cloning fixes ``pi_old`` for good.
+    Categorical: ``probs``/``log_probs_all`` ``[..., A]``; Gaussian: ``mean``/``log_std``/``std`` ``[..., d]``.
+    """
+
+    probs: Tensor | None = None
+    log_probs_all: Tensor | None = None
+    mean: Tensor | None = None
+    log_std: Tensor | None = None
+    std: Tensor | None = None
+
+    @classmethod
+    def of(cls, dist) -> "FrozenDistribution":
+        """Freeze a :class:`MaskedCategorical` or :class:`DiagGaussian` (``detach().clone()`` of every field)."""
+        def frozen(x: Tensor) -> Tensor:
+            return x.detach().clone()
+
+        if hasattr(dist, "probs"):
+            return cls(probs=frozen(dist.probs), log_probs_all=frozen(dist.log_probs_all))
+        log_std = frozen(dist.log_std)
+        return cls(mean=frozen(dist.mean), log_std=log_std, std=log_std.exp())
+
+
+def _agent_kl(agent: "OnPolicyAgent", i: int, batch: Batch, old: FrozenDistribution) -> Tensor:
+    r"""Mean over the batch of ``KL(pi^i_old(.|o) || pi^i(.|o))`` (the direction of HATRPO eq. 7; exact for
+    categorical and Gaussian heads; recurrent agents: per (t, env) sample, the distributions given the replayed
+    histories), with ``old`` FROZEN (:class:`FrozenDistribution`):
+
+    * categorical: :math:`\sum_a p_{old}(a)\,(\log p_{old}(a) - \log p(a))` over available actions;
+    * Gaussian, per dimension: :math:`\log\frac{\sigma}{\sigma_{old}} + \frac{\sigma_{old}^2 +
+      (\mu_{old}-\mu)^2}{2\sigma^2} - \frac12`, summed over dimensions.
+
+    The Fisher-vector product differentiates this twice; cuDNN's GRU has no double backward, so the replay is
+    built without cuDNN."""
+    if not isinstance(old, FrozenDistribution):
+        raise TypeError(f"old must be a FrozenDistribution (detached copies), got {type(old).__name__}")
     no_cudnn = torch.backends.cudnn.flags(enabled=False) if batch.seq is not None else contextlib.nullcontext()
     with no_cudnn:
         new = replay_distribution(agent, i, batch)
@@ -362,8 +400,8 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
     everything = slice(None)
     for i in order:
         params = _trainable(agent, i)
-        with torch.no_grad():
-            old = replay_distribution(agent, i, batch)
+        with torch.no_grad():  # pi_old: detached copies, NOT views of the parameters the line search moves
+            old = FrozenDistribution.of(replay_distribution(agent, i, batch))
 
         def surrogate() -> Tensor:
             new_lp = _agent_log_prob(agent, i, batch, everything)
