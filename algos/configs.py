@@ -7,9 +7,11 @@ One dataclass per algorithm; :func:`config_for` maps an algorithm name to its co
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 ActorUpdate = Literal["joint_clip", "sequential_clip", "sequential_a2c", "sequential_trust_region"]
+StdParam = Literal["exp", "harl"]
+ValueNormUpdate = Literal["per_iteration", "per_minibatch"]
 
 
 @dataclass
@@ -49,6 +51,32 @@ class OnPolicyConfig:
             sequences (``*_num_mini_batch <= num_envs``). HARL's chunked minibatches (``data_chunk_length``)
             are not implemented.
         rnn_hidden: GRU hidden size (64; HARL/MAPPO use the MLP width, ``hidden_sizes[-1]``).
+        layer_norm: ``LayerNorm`` after every hidden layer (``Linear -> act -> LayerNorm``) of actors and critics,
+            and after the GRU when ``use_rnn`` (False; HARL: always on — ``harl/models/base/mlp.py`` MLPLayer,
+            ``harl/models/base/rnn.py`` RNNLayer.norm). Off here because the tabular games give 1-dimensional
+            constant observations and every oracle test and validation table was calibrated without it;
+            ``preset=harl`` turns it on.
+        feature_norm: ``LayerNorm`` on the network input (False; HARL ``use_feature_normalization: True`` —
+            ``harl/configs/algos_cfgs/happo.yaml`` model, ``harl/models/base/mlp.py`` MLPBase.feature_norm). On a
+            1-dimensional observation (every matrix game here) it maps every input to the same vector.
+        std_param: Gaussian std parametrisation. ``exp``: ``std = exp(p)``, ``p`` initialised to ``log_std_init``
+            (std 1, unbounded; the MAPPO/PPO convention). ``harl``: ``std = sigmoid(p / std_x_coef) * std_y_coef``
+            with ``p`` initialised to ``std_x_coef`` (``harl/models/base/distributions.py`` DiagGaussian): starts
+            at ``sigmoid(1) * 0.5 = 0.3655`` and stays in ``(0, std_y_coef)``; ``log_std_init`` is then unused.
+        std_x_coef, std_y_coef: the ``harl`` parametrisation's coefficients (1.0 / 0.5 — HARL happo.yaml model).
+        value_norm_update: when the value normaliser folds in returns. ``per_iteration``: once per update on the
+            whole rollout, before the critic epochs (default here: one statistic per rollout, independent of the
+            minibatch count). ``per_minibatch``: before every critic minibatch of every epoch, on that
+            minibatch's returns (HARL ``harl/algorithms/critics/v_critic.py`` cal_value_loss).
+        linear_lr_decay: actor and critic step sizes decay linearly: iteration ``k`` of ``K`` (0-based) uses
+            ``lr * (1 - k / K)`` (False — HARL ``use_linear_lr_decay: False``; schedule of
+            ``harl/utils/models_tools.py`` update_linear_schedule called with ``episode = k + 1``). ``K`` is the
+            trainer's number of updates.
+        gain: orthogonal-init gain of the policy output layer (0.01 — HARL happo.yaml model ``gain``).
+        opti_eps, weight_decay: Adam ``eps`` and ``weight_decay`` of every optimiser (1e-5 / 0 — HARL
+            ``opti_eps``/``weight_decay``).
+        value_loss_coef: multiplier of the critic loss (1 — HARL ``value_loss_coef``; the critic has its own
+            optimiser, so with Adam it only matters through ``max_grad_norm`` and ``opti_eps``).
     """
 
     lr: float = 5e-4
@@ -87,6 +115,20 @@ class OnPolicyConfig:
     log_std_init: float = 0.0
     use_rnn: bool = False
     rnn_hidden: int = 64
+    # HARL-fidelity options (docs/harl_differences.md); defaults and sources in the class docstring.
+    layer_norm: bool = False  # HARL: harl/models/base/mlp.py MLPLayer (always on)
+    feature_norm: bool = False  # HARL: harl/configs/algos_cfgs/happo.yaml model.use_feature_normalization = True
+    std_param: StdParam = "exp"  # HARL: "harl" (harl/models/base/distributions.py DiagGaussian)
+    std_x_coef: float = 1.0  # HARL: happo.yaml model.std_x_coef
+    std_y_coef: float = 0.5  # HARL: happo.yaml model.std_y_coef
+    value_norm_update: ValueNormUpdate = "per_iteration"  # HARL: "per_minibatch" (harl/algorithms/critics/v_critic.py)
+    linear_lr_decay: bool = False  # HARL: happo.yaml train.use_linear_lr_decay = False
+    gain: float = 0.01  # HARL: happo.yaml model.gain
+    opti_eps: float = 1e-5  # HARL: happo.yaml model.opti_eps
+    weight_decay: float = 0.0  # HARL: happo.yaml model.weight_decay
+    value_loss_coef: float = 1.0  # HARL: happo.yaml algo.value_loss_coef
+
+    algo_name: ClassVar[str] = ""
 
     _CHOICES = {
         "activation": ("relu", "tanh"),
@@ -95,7 +137,11 @@ class OnPolicyConfig:
         "adv_norm": ("batch", "minibatch", "none"),
         "critic": ("centralised", "decentralised"),
         "actor_update": ("joint_clip", "sequential_clip", "sequential_a2c", "sequential_trust_region"),
+        "std_param": ("exp", "harl"),
+        "value_norm_update": ("per_iteration", "per_minibatch"),
     }
+    _BOOLS = ("use_huber", "use_clipped_value_loss", "use_value_norm", "share_param", "agent_id", "fixed_order",
+              "simultaneous", "use_rnn", "layer_norm", "feature_norm", "linear_lr_decay")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -105,8 +151,12 @@ class OnPolicyConfig:
         for name, choices in self._CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        for name in self._BOOLS:
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
         for name in ("lr", "critic_lr", "clip", "max_grad_norm", "huber_delta", "value_clip", "kl_threshold",
-                     "backtrack_coeff", "accept_ratio"):
+                     "backtrack_coeff", "accept_ratio", "std_x_coef", "std_y_coef", "gain", "opti_eps",
+                     "value_loss_coef"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.gamma <= 1:
@@ -124,10 +174,10 @@ class OnPolicyConfig:
             raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
         if self.fvp_damping < 0:
             raise ValueError(f"fvp_damping must be >= 0, got {self.fvp_damping}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if any(int(h) < 1 for h in self.hidden):
             raise ValueError(f"hidden must hold positive layer sizes, got {self.hidden}")
-        if not isinstance(self.use_rnn, bool):
-            raise TypeError(f"use_rnn must be a bool, got {type(self.use_rnn).__name__}")
         if isinstance(self.rnn_hidden, bool) or not isinstance(self.rnn_hidden, int) or self.rnn_hidden < 1:
             raise ValueError(f"rnn_hidden must be a positive integer, got {self.rnn_hidden!r}")
         if self.agent_id and not self.share_param:
@@ -141,10 +191,19 @@ class OnPolicyConfig:
     def sequential(self) -> bool:
         return self.actor_update.startswith("sequential")
 
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> "OnPolicyConfig":
+        """This algorithm's config under ``preset`` (see :func:`preset_values`), then ``overrides`` on top."""
+        if not cls.algo_name:
+            raise ValueError("from_preset needs an algorithm's config class (MAPPOConfig, HAPPOConfig, ...)")
+        return cls(**{**preset_values(cls.algo_name, preset), **overrides})
+
 
 @dataclass
 class MAPPOConfig(OnPolicyConfig):
     """MAPPO (Yu et al.; HARL mappo.yaml): shared actor, centralised critic, joint clipped update."""
+
+    algo_name: ClassVar[str] = "mappo"
 
     share_param: bool = True
     actor_update: str = "joint_clip"
@@ -153,6 +212,8 @@ class MAPPOConfig(OnPolicyConfig):
 @dataclass
 class IPPOConfig(OnPolicyConfig):
     """IPPO (de Witt et al.): joint clipped update with decentralised critics V_i(o_i)."""
+
+    algo_name: ClassVar[str] = "ippo"
 
     share_param: bool = True
     actor_update: str = "joint_clip"
@@ -163,6 +224,8 @@ class IPPOConfig(OnPolicyConfig):
 class HAPPOConfig(OnPolicyConfig):
     """HAPPO (ICLR22 eq. 11; HARL happo.yaml): separate actors, random order, factor M, clipped."""
 
+    algo_name: ClassVar[str] = "happo"
+
     actor_update: str = "sequential_clip"
 
 
@@ -172,6 +235,8 @@ class HATRPOConfig(OnPolicyConfig):
 
     ``ppo_epoch``/``entropy_coef`` are unused by the trust-region step."""
 
+    algo_name: ClassVar[str] = "hatrpo"
+
     actor_update: str = "sequential_trust_region"
     entropy_coef: float = 0.0
 
@@ -179,6 +244,8 @@ class HATRPOConfig(OnPolicyConfig):
 @dataclass
 class HAA2CConfig(OnPolicyConfig):
     """HAA2C (HARL actors/haa2c.py): HAPPO's factor without clipping; ``ppo_epoch`` plays ``a2c_epoch`` (5)."""
+
+    algo_name: ClassVar[str] = "haa2c"
 
     actor_update: str = "sequential_a2c"
 
@@ -201,3 +268,89 @@ def config_for(algo: str) -> type[OnPolicyConfig]:
 
 def field_names(cls: type) -> list[str]:
     return [f.name for f in fields(cls) if not f.name.startswith("_")]
+
+
+# ------------------------------------------------------------------------------------------------- presets
+PRESETS: tuple[str, ...] = ("harl",)
+
+# HARL's defaults (PKU-MARL/HARL, commit d539bad) for every field with a counterpart here. "yaml" is
+# harl/configs/algos_cfgs/<algo>.yaml (section.key); the other sources are the code that hard-codes a value.
+_HARL_COMMON: dict[str, Any] = {
+    "hidden": (128, 128),  # yaml model.hidden_sizes
+    "activation": "relu",  # yaml model.activation_func
+    "feature_norm": True,  # yaml model.use_feature_normalization
+    "layer_norm": True,  # harl/models/base/mlp.py MLPLayer (LayerNorm after every hidden layer, not configurable)
+    "gain": 0.01,  # yaml model.gain (initialization_method orthogonal_ is the only init here)
+    "use_rnn": False,  # yaml model.use_recurrent_policy / use_naive_recurrent_policy
+    "rnn_hidden": 128,  # harl/models/policy_models/stochastic_policy.py: RNNLayer(hidden_sizes[-1], ...)
+    "lr": 5e-4,  # yaml model.lr
+    "critic_lr": 5e-4,  # yaml model.critic_lr
+    "opti_eps": 1e-5,  # yaml model.opti_eps
+    "weight_decay": 0.0,  # yaml model.weight_decay
+    "std_param": "harl",  # harl/models/base/distributions.py DiagGaussian: sigmoid(p / x) * y
+    "std_x_coef": 1.0,  # yaml model.std_x_coef
+    "std_y_coef": 0.5,  # yaml model.std_y_coef
+    "critic_epoch": 5,  # yaml algo.critic_epoch
+    "use_clipped_value_loss": True,  # yaml algo.use_clipped_value_loss
+    "value_clip": 0.2,  # yaml algo.clip_param (harl/algorithms/critics/v_critic.py clips values with clip_param)
+    "critic_num_mini_batch": 1,  # yaml algo.critic_num_mini_batch
+    "value_loss_coef": 1.0,  # yaml algo.value_loss_coef
+    "max_grad_norm": 10.0,  # yaml algo.max_grad_norm (use_max_grad_norm: True)
+    "gamma": 0.99,  # yaml algo.gamma
+    "gae_lambda": 0.95,  # yaml algo.gae_lambda (use_gae: True)
+    "use_huber": True,  # yaml algo.use_huber_loss
+    "huber_delta": 10.0,  # yaml algo.huber_delta
+    "ratio_aggregation": "prod",  # yaml algo.action_aggregation
+    "use_value_norm": True,  # yaml train.use_valuenorm
+    "value_norm_update": "per_minibatch",  # harl/algorithms/critics/v_critic.py cal_value_loss
+    "linear_lr_decay": False,  # yaml train.use_linear_lr_decay
+    "adv_norm": "batch",  # harl/algorithms/actors/happo.py train (EP state: whole-batch mean/std)
+}
+_HARL_PPO: dict[str, Any] = {
+    "ppo_epoch": 5,  # yaml algo.ppo_epoch (haa2c.yaml: algo.a2c_epoch)
+    "clip": 0.2,  # yaml algo.clip_param
+    "actor_num_mini_batch": 1,  # yaml algo.actor_num_mini_batch
+    "entropy_coef": 0.01,  # yaml algo.entropy_coef
+}
+_HARL_SEQUENTIAL: dict[str, Any] = {
+    "share_param": False,  # yaml algo.share_param
+    "fixed_order": False,  # yaml algo.fixed_order
+    "granularity": "agent_outer",  # harl/runners/on_policy_ha_runner.py train (each agent runs all its epochs)
+    "simultaneous": False,  # harl/runners/on_policy_ha_runner.py (the factor is always applied)
+}
+HARL_PRESETS: dict[str, dict[str, Any]] = {
+    "mappo": {**_HARL_COMMON, **_HARL_PPO, "share_param": True,  # mappo.yaml algo.share_param
+              "fixed_order": True},  # mappo.yaml algo.fixed_order (unused by the joint update)
+    # HARL has no IPPO: mappo.yaml's values, the decentralised critic kept.
+    "ippo": {**_HARL_COMMON, **_HARL_PPO, "share_param": True, "fixed_order": True},
+    "happo": {**_HARL_COMMON, **_HARL_PPO, **_HARL_SEQUENTIAL},
+    "haa2c": {**_HARL_COMMON, **_HARL_PPO, **_HARL_SEQUENTIAL},
+    "hatrpo": {
+        **_HARL_COMMON, **_HARL_SEQUENTIAL,
+        "clip": 0.2,  # hatrpo.yaml algo.clip_param (HATRPO uses it only for the value clip)
+        "kl_threshold": 0.01,  # hatrpo.yaml algo.kl_threshold
+        "ls_steps": 10,  # hatrpo.yaml algo.ls_step
+        "accept_ratio": 0.5,  # hatrpo.yaml algo.accept_ratio
+        "backtrack_coeff": 0.8,  # hatrpo.yaml algo.backtrack_coeff
+        "cg_iters": 10,  # harl/algorithms/actors/hatrpo.py conjugate_gradient(..., nsteps=10)
+        "fvp_damping": 0.1,  # harl/utils/trpo_util.py fisher_vector_product: kl_hessian_p + 0.1 * p
+        "entropy_coef": 0.0,  # hatrpo.yaml has no entropy term
+    },
+}
+
+# Run-level settings of HARL's train section with a counterpart in ``seqmarl.config.RunConfig``. ``preset=harl``
+# applies them unless given explicitly; num_env_steps (1e7) is a budget and is left to ``total_steps``.
+HARL_RUN: dict[str, Any] = {
+    "num_envs": 20,  # yaml train.n_rollout_threads
+    "rollout_length": 200,  # yaml train.episode_length
+}
+
+
+def preset_values(algo: str, preset: str = "harl") -> dict[str, Any]:
+    """Field values of ``algo``'s config under ``preset`` (a copy). ``harl``: PKU-MARL/HARL's defaults (the
+    algorithm's yaml under harl/configs/algos_cfgs/ and the values its code hard-codes)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known presets: {list(PRESETS)}")
+    if algo not in HARL_PRESETS:
+        raise ValueError(f"unknown algo {algo!r}; known algorithms: {sorted(HARL_PRESETS)}")
+    return dict(HARL_PRESETS[algo])

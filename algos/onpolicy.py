@@ -47,14 +47,16 @@ class DecentralisedCritic(nn.Module):
     agent has its own state (a shared network shares weights, not states)."""
 
     def __init__(self, n_agents: int, obs_dim: int, hidden: tuple[int, ...], activation: str, share: bool,
-                 device: torch.device, rnn_hidden: int | None = None) -> None:
+                 device: torch.device, rnn_hidden: int | None = None, layer_norm: bool = False,
+                 feature_norm: bool = False) -> None:
         super().__init__()
         self.share = share
         self.n_agents = n_agents
         self.rnn_hidden = rnn_hidden
         count = 1 if share else n_agents
-        kw = {} if rnn_hidden is None else {"rnn_hidden": rnn_hidden}
-        self.nets = nn.ModuleList([Critic(obs_dim, hidden, activation=activation, device=device, **kw)
+        kw: dict[str, Any] = {} if rnn_hidden is None else {"rnn_hidden": rnn_hidden}
+        self.nets = nn.ModuleList([Critic(obs_dim, hidden, activation=activation, layer_norm=layer_norm,
+                                          feature_norm=feature_norm, device=device, **kw)
                                    for _ in range(count)])
 
     def initial_state(self, batch: int) -> Tensor:
@@ -111,23 +113,27 @@ class OnPolicyAgent:
         torch.manual_seed(int(seed))  # network initialisation (torch.nn.init has no generator argument)
         n = spec.n_agents
         rnn = {"rnn_hidden": int(config.rnn_hidden)} if config.use_rnn else {}
+        norms = {"layer_norm": config.layer_norm, "feature_norm": config.feature_norm}
         self.actors = MultiAgentActors(
             n, spec.obs_dim, _action_spaces(spec), share=config.share_param, agent_id=config.agent_id,
-            hidden=tuple(config.hidden), activation=config.activation, log_std_init=config.log_std_init,
-            device=self.device, **rnn,
+            hidden=tuple(config.hidden), activation=config.activation, out_gain=config.gain,
+            log_std_init=config.log_std_init, std_param=config.std_param, std_x_coef=config.std_x_coef,
+            std_y_coef=config.std_y_coef, device=self.device, **norms, **rnn,
         )
         if config.critic == "centralised":
             self.critic: nn.Module = Critic(spec.state_dim, tuple(config.hidden), activation=config.activation,
-                                            device=self.device, **rnn)
+                                            device=self.device, **norms, **rnn)
         else:
             self.critic = DecentralisedCritic(n, spec.obs_dim, tuple(config.hidden), config.activation,
-                                              config.share_param, self.device, **rnn)
+                                              config.share_param, self.device, **norms, **rnn)
         self.value_norm = ValueNorm((), device=self.device) if config.use_value_norm else None
+        adam = {"eps": config.opti_eps, "weight_decay": config.weight_decay}  # HARL model.opti_eps / weight_decay
         if config.share_param:
-            self.actor_optimizers = [torch.optim.Adam(self.actors.parameters(), lr=config.lr, eps=1e-5)]
+            self.actor_optimizers = [torch.optim.Adam(self.actors.parameters(), lr=config.lr, **adam)]
         else:
-            self.actor_optimizers = [torch.optim.Adam(self.actors.parameters_of(i), lr=config.lr, eps=1e-5) for i in range(n)]
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, eps=1e-5)
+            self.actor_optimizers = [torch.optim.Adam(self.actors.parameters_of(i), lr=config.lr, **adam)
+                                     for i in range(n)]
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, **adam)
         self.n_updates = 0
 
     # ------------------------------------------------------------------ acting
@@ -211,10 +217,36 @@ class OnPolicyAgent:
         self.n_updates += 1
         return metrics
 
+    def lr_decay(self, iteration: int, total: int) -> None:
+        """Linear step-size decay (``config.linear_lr_decay``): iteration ``iteration`` (0-based) of ``total``
+        uses ``lr * (1 - iteration / total)`` for every actor optimiser and ``critic_lr * (1 - iteration / total)``
+        for the critic (HARL ``harl/utils/models_tools.py`` update_linear_schedule with ``episode = iteration + 1``,
+        called before each rollout by ``harl/runners/on_policy_base_runner.py``)."""
+        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+            raise ValueError(f"iteration must be a non-negative int, got {iteration!r}")
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+            raise ValueError(f"total must be a positive int, got {total!r}")
+        if iteration >= total:
+            raise ValueError(f"iteration must be < total = {total}, got {iteration}")
+        frac = 1.0 - iteration / total
+        for opt in self.actor_optimizers:
+            for group in opt.param_groups:
+                group["lr"] = self.config.lr * frac
+        for group in self.critic_optimizer.param_groups:
+            group["lr"] = self.config.critic_lr * frac
+
+    def current_lr(self) -> tuple[float, float]:
+        """``(actor lr, critic lr)`` the next update will use."""
+        return float(self.actor_optimizers[0].param_groups[0]["lr"]), float(self.critic_optimizer.param_groups[0]["lr"])
+
     def _update_critic(self, batch: "actor_updates.Batch") -> dict[str, float]:
+        """Critic epochs x minibatches of the clipped (Huber) value loss. The value normaliser folds in the
+        returns once per call (``value_norm_update="per_iteration"``) or before every minibatch of every
+        epoch on that minibatch's returns (``"per_minibatch"``, HARL v_critic.py cal_value_loss)."""
         cfg = self.config
         returns = batch.returns
-        if self.value_norm is not None:
+        per_minibatch = cfg.value_norm_update == "per_minibatch"
+        if self.value_norm is not None and not per_minibatch:
             self.value_norm.update(returns)
         total = 0.0
         count = 0
@@ -223,12 +255,14 @@ class OnPolicyAgent:
                 pred = self.replay_values(batch, idx)
                 target = returns[idx]
                 if self.value_norm is not None:
+                    if per_minibatch:
+                        self.value_norm.update(target)
                     target = self.value_norm.normalize(target).to(pred.dtype)
                 loss = value_loss(pred, batch.raw_values[idx], target, cfg.value_clip,
                                   huber_delta=cfg.huber_delta if cfg.use_huber else None,
                                   clipped=cfg.use_clipped_value_loss)
                 self.critic_optimizer.zero_grad()
-                loss.backward()
+                (cfg.value_loss_coef * loss).backward()
                 nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
                 self.critic_optimizer.step()
                 total += float(loss.detach())

@@ -319,11 +319,22 @@ class Trainer:
             self.history = self.logger.rows()
 
     # ------------------------------------------------------------------ the loop
+    def _apply_lr_schedule(self) -> dict[str, float]:
+        """``config.linear_lr_decay``: set this iteration's step sizes from the iteration count (so a resumed run
+        uses the same schedule) over ``n_updates`` iterations; returns them for the metrics row."""
+        if not getattr(self.agent.config, "linear_lr_decay", False):
+            return {}
+        self.agent.lr_decay(self.iteration, self.n_updates)
+        actor_lr, critic_lr = self.agent.current_lr()
+        return {"actor_lr": actor_lr, "critic_lr": critic_lr}
+
     def train_iteration(self) -> dict[str, float]:
         start = time.perf_counter()
+        lrs = self._apply_lr_schedule()  # HARL: before the rollout (on_policy_base_runner.py run)
         rollout = self.collect()
         collect_s = time.perf_counter() - start
         metrics = self.agent.update(rollout)
+        metrics.update(lrs)
         self.iteration += 1
         elapsed = time.perf_counter() - start
         recent = self._episode_returns[-100:]

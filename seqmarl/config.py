@@ -1,9 +1,14 @@
 """Typed run configuration and ``key=value`` overrides (no ``eval``; every value parsed by its declared type).
 
-Grammar: ``algo=NAME env=NAME seed=0 total_steps=... env.KEY=VALUE algo.KEY=VALUE``. Top-level keys are the
+Grammar: ``algo=NAME env=NAME seed=0 total_steps=... [preset=harl] env.KEY=VALUE algo.KEY=VALUE``. Top-level keys are the
 fields of :class:`RunConfig`; ``env.*`` keys are the keyword arguments of the environment factory;
 ``algo.*`` keys are the fields of the algorithm's config dataclass. A bad key or value raises ``ConfigError``
 naming it and the allowed keys / expected type.
+
+``preset=harl`` starts the algorithm's config from PKU-MARL/HARL's defaults
+(:data:`seqmarl.algos.configs.HARL_PRESETS`, every value with its HARL source) and sets ``num_envs=20`` and
+``rollout_length=200`` (HARL ``n_rollout_threads`` / ``episode_length``) unless those are given; explicit
+``algo.*`` and top-level keys always win. docs/harl_differences.md lists what still differs.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class RunConfig:
     run_dir: output folder (default ``runs/<algo>-<env>-seed<seed>``).
     resume: a run folder (or checkpoint file) to continue from.
     progress: show a progress bar.
+    preset: ``None`` (the algorithm's own defaults) or ``harl`` (HARL's defaults; module docstring).
     """
 
     algo: str = "happo"
@@ -54,6 +60,7 @@ class RunConfig:
     resume: str | None = None
     progress: bool = True
     tensorboard: bool = True
+    preset: str | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -163,6 +170,13 @@ def parse_overrides(args: Sequence[str]) -> RunConfig:
             values[key] = coerce(raw, hints[key], key)
         else:
             raise ConfigError(f"unknown key {key!r}; allowed: {sorted(top)} and env.<arg>, algo.<field>")
+    if values.get("preset") is not None:
+        from seqmarl.algos.configs import HARL_RUN, PRESETS
+
+        if values["preset"] not in PRESETS:
+            raise ConfigError(f"unknown preset {values['preset']!r}; allowed: {list(PRESETS)}")
+        for key, value in HARL_RUN.items():  # HARL's train-section values, unless given explicitly
+            values.setdefault(key, value)
     cfg = RunConfig(**values)
     cfg.env_kwargs = dict(env_raw)
     cfg.algo_kwargs = dict(algo_raw)
@@ -198,14 +212,20 @@ def resolve(cfg: RunConfig) -> RunConfig:
     algo_cls = config_for(cfg.algo)
     hints = typing.get_type_hints(algo_cls)
     algo_fields = {f.name: f for f in fields(algo_cls) if not f.name.startswith("_")}
-    algo_kwargs = {}
+    algo_kwargs: dict[str, Any] = {}
+    if cfg.preset is not None:
+        from seqmarl.algos.configs import PRESETS, preset_values
+
+        if cfg.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {cfg.preset!r}; allowed: {list(PRESETS)}")
+        algo_kwargs.update(preset_values(cfg.algo, cfg.preset))  # explicit algo.* keys override below
     for key, raw in cfg.algo_kwargs.items():
         if key not in algo_fields:
             raise ConfigError(f"unknown algo.{key} for {cfg.algo}; allowed: {sorted(algo_fields)}")
         algo_kwargs[key] = raw if not isinstance(raw, str) else coerce(raw, hints[key], f"algo.{key}")
     try:
         algo_cls(**algo_kwargs)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"algo config: {exc}") from exc
     cfg.env_kwargs, cfg.algo_kwargs = env_kwargs, algo_kwargs
     return cfg

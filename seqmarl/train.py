@@ -71,7 +71,8 @@ def plot_curve(rows: list[dict], path: Path, key: str) -> None:
 def _args(p: argparse.ArgumentParser) -> None:
     p.usage = "seqmarl train key=value ... (e.g. algo=happo env=matrix/xor env.n_agents=4 seed=0)"
     p.epilog = ("keys: algo, env, seed, device, num_envs, total_steps, rollout_length, eval_interval, eval_episodes, "
-                "checkpoint_interval, log_interval, run_dir, resume, progress, tensorboard; env.<arg>; algo.<field>")
+                "checkpoint_interval, log_interval, run_dir, resume, progress, tensorboard, preset (harl: HARL's "
+                "defaults, docs/harl_differences.md); env.<arg>; algo.<field>")
 
 
 @command("train", "train an algorithm: seqmarl train algo=happo env=matrix/xor env.n_agents=4 seed=0", _args)

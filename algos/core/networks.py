@@ -1,7 +1,9 @@
 """Networks shared by the on-policy algorithms: MLP, GRU core, policy heads, actors, critics.
 
 Defaults follow HARL `[SOURCE: HARL-code]` (hidden (128, 128), ReLU, orthogonal init with the activation's
-gain, policy-output gain 0.01, zero biases). Every module is device-agnostic: pass ``device``/``dtype`` at
+gain, policy-output gain 0.01, zero biases) except three choices that are options here (HARL's value in
+brackets; docs/harl_differences.md): ``feature_norm`` (on), ``layer_norm`` (on) and the Gaussian
+``std_param`` (``harl``: ``sigmoid(p) * 0.5``); all default to the plain PPO network here. Every module is device-agnostic: pass ``device``/``dtype`` at
 construction or call ``.to(...)``; float32 by default.
 
 Recurrent option (``rnn_hidden``; the MAPPO/HARL recurrent policy, ``use_recurrent_policy``): actor and critic
@@ -12,6 +14,7 @@ or ``[T, B]`` (a sequence) marking the steps where the state is zeroed first.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ __all__ = [
 ]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+_STD_PARAMS = ("exp", "harl")
 
 
 # ---------------------------------------------------------------------------------------------------- spaces
@@ -112,7 +116,12 @@ def _check_activation(activation: str) -> str:
 
 
 class MLP(nn.Module):
-    """``Linear -> act [-> LayerNorm]`` for each hidden size, then an optional output ``Linear``.
+    """``[LayerNorm ->]`` then ``Linear -> act [-> LayerNorm]`` for each hidden size, then an optional output
+    ``Linear``.
+
+    ``feature_norm`` puts a ``LayerNorm(in_dim)`` on the input and ``layer_norm`` one after every hidden
+    activation: HARL's MLPBase (``harl/models/base/mlp.py``: ``use_feature_normalization``, default on) and
+    MLPLayer (always on). Both default to off here.
 
     Hidden layers use orthogonal init with ``gain`` (default: ``nn.init.calculate_gain(activation)``:
     sqrt(2) for ReLU, 5/3 for tanh); the output layer uses ``out_gain``. ``out_dim=None`` returns the last
@@ -127,6 +136,7 @@ class MLP(nn.Module):
         *,
         activation: str = "relu",
         layer_norm: bool = False,
+        feature_norm: bool = False,
         gain: float | None = None,
         out_gain: float = 1.0,
         device: torch.device | str | None = None,
@@ -139,9 +149,13 @@ class MLP(nn.Module):
         activation = _check_activation(activation)
         if not isinstance(layer_norm, bool):
             raise TypeError(f"layer_norm must be a bool, got {type(layer_norm).__name__}")
+        if not isinstance(feature_norm, bool):
+            raise TypeError(f"feature_norm must be a bool, got {type(feature_norm).__name__}")
         gain = nn.init.calculate_gain(activation) if gain is None else check_positive(gain, "gain")
         check_positive(out_gain, "out_gain")
         layers: list[nn.Module] = []
+        if feature_norm:
+            layers.append(nn.LayerNorm(in_dim, device=device, dtype=dtype))
         d = in_dim
         for h in hidden:
             layers.append(init_linear(nn.Linear(d, h, device=device, dtype=dtype), gain, generator))
@@ -272,24 +286,53 @@ class CategoricalHead(nn.Module):
 
 
 class DiagGaussianHead(nn.Module):
-    """Linear mean (orthogonal init, ``gain`` 0.01) and a state-independent ``log_std`` parameter
-    (initialised to ``log_std_init``) -> :class:`DiagGaussian`."""
+    """Linear mean (orthogonal init, ``gain`` 0.01) and a state-independent std parameter ``log_std`` ->
+    :class:`DiagGaussian`.
+
+    ``std_param`` chooses how the parameter ``p`` (``self.log_std``) gives the standard deviation:
+
+    * ``"exp"``: ``std = exp(p)``, ``p`` initialised to ``log_std_init`` (std 1 by default; unbounded);
+    * ``"harl"``: ``std = sigmoid(p / std_x_coef) * std_y_coef``, ``p`` initialised to ``std_x_coef``
+      (HARL ``harl/models/base/distributions.py`` DiagGaussian, coefficients 1 / 0.5 from
+      ``harl/configs/algos_cfgs/happo.yaml``): starts at ``sigmoid(1) * 0.5 ≈ 0.3655`` and always lies in
+      ``(0, std_y_coef)``. ``log_std_init`` is not used.
+    """
 
     def __init__(self, in_dim: int, action_dim: int, *, gain: float = 0.01, log_std_init: float = 0.0,
+                 std_param: str = "exp", std_x_coef: float = 1.0, std_y_coef: float = 0.5,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.action_dim = check_int(action_dim, "action_dim")
         if isinstance(log_std_init, bool) or not isinstance(log_std_init, numbers.Real):
             raise TypeError(f"log_std_init must be a real number, got {type(log_std_init).__name__}")
+        if std_param not in _STD_PARAMS:
+            raise ValueError(f"std_param must be one of {_STD_PARAMS}, got {std_param!r}")
+        self.std_param = std_param
+        self.std_x_coef = float(check_positive(std_x_coef, "std_x_coef"))
+        self.std_y_coef = float(check_positive(std_y_coef, "std_y_coef"))
         self.linear = init_linear(nn.Linear(check_int(in_dim, "in_dim"), action_dim, device=device, dtype=dtype),
                                   gain, generator)
-        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init), device=device, dtype=dtype))
+        init = float(log_std_init) if std_param == "exp" else self.std_x_coef
+        self.log_std = nn.Parameter(torch.full((action_dim,), init, device=device, dtype=dtype))
+
+    def log_std_value(self) -> Tensor:
+        """``log(std)`` ``[action_dim]`` under the chosen parametrisation (differentiable in the parameter)."""
+        if self.std_param == "exp":
+            return self.log_std
+        # log(sigmoid(p / x) * y), computed stably
+        return nn.functional.logsigmoid(self.log_std / self.std_x_coef) + math.log(self.std_y_coef)
+
+    def std(self) -> Tensor:
+        """The standard deviation ``[action_dim]``."""
+        if self.std_param == "exp":
+            return self.log_std.exp()
+        return torch.sigmoid(self.log_std / self.std_x_coef) * self.std_y_coef
 
     def forward(self, features: Tensor, avail: Tensor | None = None) -> DiagGaussian:
         if avail is not None:
             raise ValueError("avail (action masks) is only defined for discrete actions; got a mask for a Gaussian head")
-        return DiagGaussian(self.linear(features), self.log_std)
+        return DiagGaussian(self.linear(features), self.log_std_value())
 
 
 # ---------------------------------------------------------------------------------------------------- actor / critic
@@ -310,8 +353,12 @@ class Actor(nn.Module):
         *,
         activation: str = "relu",
         layer_norm: bool = False,
+        feature_norm: bool = False,
         out_gain: float = 0.01,
         log_std_init: float = 0.0,
+        std_param: str = "exp",
+        std_x_coef: float = 1.0,
+        std_y_coef: float = 0.5,
         rnn_hidden: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
@@ -321,17 +368,21 @@ class Actor(nn.Module):
         self.action_space = as_action_space(action_space)
         self.obs_dim = check_int(obs_dim, "obs_dim")
         rnn_hidden = _check_rnn_hidden(rnn_hidden)
-        self.body = MLP(obs_dim, hidden, None, activation=activation, layer_norm=layer_norm, device=device,
-                        dtype=dtype, generator=generator)
+        self.body = MLP(obs_dim, hidden, None, activation=activation, layer_norm=layer_norm,
+                        feature_norm=feature_norm, device=device, dtype=dtype, generator=generator)
         self.rnn = None if rnn_hidden is None else GRUCore(self.body.out_dim, rnn_hidden, device=device, dtype=dtype,
                                                            generator=generator)
+        # HARL's RNNLayer normalises the GRU output (harl/models/base/rnn.py RNNLayer.norm)
+        self.rnn_norm = (nn.LayerNorm(rnn_hidden, device=device, dtype=dtype)
+                         if rnn_hidden is not None and layer_norm else None)
         feat = self.body.out_dim if rnn_hidden is None else rnn_hidden
         if isinstance(self.action_space, DiscreteSpace):
             self.head: nn.Module = CategoricalHead(feat, self.action_space.n, gain=out_gain,
                                                    device=device, dtype=dtype, generator=generator)
         else:
-            self.head = DiagGaussianHead(feat, self.action_space.dim, gain=out_gain,
-                                         log_std_init=log_std_init, device=device, dtype=dtype, generator=generator)
+            self.head = DiagGaussianHead(feat, self.action_space.dim, gain=out_gain, log_std_init=log_std_init,
+                                         std_param=std_param, std_x_coef=std_x_coef, std_y_coef=std_y_coef,
+                                         device=device, dtype=dtype, generator=generator)
 
     @property
     def discrete(self) -> bool:
@@ -343,7 +394,8 @@ class Actor(nn.Module):
 
     def features(self, obs: Tensor, rnn: RNNInput | None = None) -> tuple[Tensor, Tensor | None]:
         """Head input and next hidden state ``[B, H]`` (``None`` for a feed-forward actor)."""
-        return _run_gru(self.rnn, self.body(obs), rnn, "actor")
+        out, h_next = _run_gru(self.rnn, self.body(obs), rnn, "actor")
+        return (out if self.rnn_norm is None else self.rnn_norm(out)), h_next
 
     def distribution(self, obs: Tensor, avail: Tensor | None = None,
                      rnn: RNNInput | None = None) -> MaskedCategorical | DiagGaussian:
@@ -387,6 +439,7 @@ class Critic(nn.Module):
         out_dim: int = 1,
         activation: str = "relu",
         layer_norm: bool = False,
+        feature_norm: bool = False,
         out_gain: float = 1.0,
         rnn_hidden: int | None = None,
         device: torch.device | str | None = None,
@@ -396,14 +449,18 @@ class Critic(nn.Module):
         super().__init__()
         self.out_features = check_int(out_dim, "out_dim")
         rnn_hidden = _check_rnn_hidden(rnn_hidden)
+        self.rnn_norm: nn.LayerNorm | None = None
         if rnn_hidden is None:
             self.net = MLP(state_dim, hidden, out_dim, activation=activation, layer_norm=layer_norm,
-                           out_gain=out_gain, device=device, dtype=dtype, generator=generator)
+                           feature_norm=feature_norm, out_gain=out_gain, device=device, dtype=dtype,
+                           generator=generator)
             self.rnn: GRUCore | None = None
         else:
-            self.net = MLP(state_dim, hidden, None, activation=activation, layer_norm=layer_norm, device=device,
-                           dtype=dtype, generator=generator)
+            self.net = MLP(state_dim, hidden, None, activation=activation, layer_norm=layer_norm,
+                           feature_norm=feature_norm, device=device, dtype=dtype, generator=generator)
             self.rnn = GRUCore(self.net.out_dim, rnn_hidden, device=device, dtype=dtype, generator=generator)
+            if layer_norm:  # HARL harl/models/base/rnn.py RNNLayer.norm
+                self.rnn_norm = nn.LayerNorm(rnn_hidden, device=device, dtype=dtype)
             self.out = init_linear(nn.Linear(rnn_hidden, out_dim, device=device, dtype=dtype), out_gain, generator)
 
     @property
@@ -422,7 +479,7 @@ class Critic(nn.Module):
             v = self.net(state)
             return v.squeeze(-1) if self.out_features == 1 else v
         out, h_next = _run_gru(self.rnn, self.net(state), rnn, "critic")
-        v = self.out(out)
+        v = self.out(out if self.rnn_norm is None else self.rnn_norm(out))
         return (v.squeeze(-1) if self.out_features == 1 else v), h_next
 
 
@@ -462,8 +519,12 @@ class MultiAgentActors(nn.Module):
         hidden: Sequence[int] = (128, 128),
         activation: str = "relu",
         layer_norm: bool = False,
+        feature_norm: bool = False,
         out_gain: float = 0.01,
         log_std_init: float = 0.0,
+        std_param: str = "exp",
+        std_x_coef: float = 1.0,
+        std_y_coef: float = 0.5,
         rnn_hidden: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
@@ -499,8 +560,9 @@ class MultiAgentActors(nn.Module):
         # valid[i, k]: action k (discrete) or action dimension k (continuous) exists for agent i
         valid = torch.arange(self.size_max).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)
         self.register_buffer("valid", valid.to(device), persistent=False)
-        kw = dict(hidden=hidden, activation=activation, layer_norm=layer_norm, out_gain=out_gain,
-                  log_std_init=log_std_init, device=device, dtype=dtype, generator=generator)
+        kw = dict(hidden=hidden, activation=activation, layer_norm=layer_norm, feature_norm=feature_norm,
+                  out_gain=out_gain, log_std_init=log_std_init, std_param=std_param, std_x_coef=std_x_coef,
+                  std_y_coef=std_y_coef, device=device, dtype=dtype, generator=generator)
         if self.rnn_hidden is not None:  # keep the feed-forward construction call exactly as before
             kw["rnn_hidden"] = self.rnn_hidden
         if share:
