@@ -52,6 +52,20 @@ def test_mlp_structure_and_orthogonal_init():
     assert torch.allclose(w.T @ w, 2.0 * torch.eye(4, dtype=D), atol=1e-12)   # gain sqrt(2) for ReLU
 
 
+def test_mlp_feature_norm_is_a_layer_norm_on_the_input():
+    # HARL MLPBase (harl/models/base/mlp.py): LayerNorm(in_dim) -> [Linear -> act -> LayerNorm] per hidden layer
+    m = MLP(4, (8,), None, layer_norm=True, feature_norm=True, generator=gen(), dtype=D)
+    assert [type(x).__name__ for x in m.net] == ["LayerNorm", "Linear", "ReLU", "LayerNorm"]
+    assert m.net[0].normalized_shape == (4,)
+    x = torch.randn(7, 4, generator=gen(1), dtype=D)
+    # invariant to a per-sample affine map of the input (up to LayerNorm's eps)
+    assert torch.allclose(m(x), m(5 * x - 2), atol=1e-6)
+    plain = MLP(4, (8,), None, layer_norm=True, generator=gen(), dtype=D)
+    assert not torch.allclose(plain(x), plain(5 * x - 2), atol=1e-3)
+    with pytest.raises(TypeError, match="feature_norm"):
+        MLP(4, (8,), feature_norm=1)
+
+
 def test_init_is_reproducible_with_generator():
     a = MLP(3, (5,), 2, generator=gen(7))
     b = MLP(3, (5,), 2, generator=gen(7))
@@ -151,6 +165,31 @@ def test_gaussian_head():
         h(torch.zeros(3, 4, dtype=D), torch.ones(3, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="actions"):
         d.log_prob(torch.zeros(3, 3, dtype=D))
+
+
+def test_gaussian_head_harl_std_parametrisation():
+    # HARL harl/models/base/distributions.py DiagGaussian: p = ones * x, std = sigmoid(p / x) * y
+    h = DiagGaussianHead(4, 2, std_param="harl", std_x_coef=1.0, std_y_coef=0.5, generator=gen(), dtype=D)
+    assert torch.equal(h.log_std.detach(), torch.ones(2, dtype=D))
+    d = h(torch.zeros(3, 4, dtype=D))
+    s0 = 0.5 / (1 + math.exp(-1.0))
+    assert torch.allclose(d.std, torch.full((3, 2), s0, dtype=D), atol=1e-15)
+    assert torch.allclose(d.log_std, torch.full((3, 2), math.log(s0), dtype=D), atol=1e-15)
+    assert torch.allclose(h.std(), torch.full((2,), s0, dtype=D), atol=1e-15)
+    with torch.no_grad():
+        h.log_std.copy_(torch.tensor([-30.0, 30.0], dtype=D))
+    s = h(torch.zeros(1, 4, dtype=D)).std[0].detach()
+    assert 0 < float(s[0]) < 1e-13 and float(s[1]) <= 0.5 and abs(float(s[1]) - 0.5) < 1e-12
+    # the gradient reaches the parameter through the sigmoid
+    h2 = DiagGaussianHead(4, 1, std_param="harl", std_x_coef=2.0, std_y_coef=0.3, generator=gen(), dtype=D)
+    assert float(h2.log_std.detach()) == 2.0
+    h2(torch.zeros(1, 4, dtype=D)).entropy().sum().backward()
+    # d/dp log(sigmoid(p / x) * y) = (1 - sigmoid(p / x)) / x at p = x: (1 - sigmoid(1)) / 2
+    assert abs(float(h2.log_std.grad) - (1 - 1 / (1 + math.exp(-1.0))) / 2) < 1e-12
+    with pytest.raises(ValueError, match="std_param"):
+        DiagGaussianHead(4, 2, std_param="softplus")
+    with pytest.raises(ValueError, match="std_y_coef"):
+        DiagGaussianHead(4, 2, std_param="harl", std_y_coef=0.0)
 
 
 # ---------------------------------------------------------------- GRU
