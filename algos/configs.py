@@ -1,6 +1,10 @@
 """Typed configs of the on-policy family, with the source of every default.
 
-Defaults follow the official HARL yaml files (theory.md §1.3, §1.10, §1.11, §2.3) unless stated.
+Defaults follow the official HARL yaml files (theory.md §1.3, §1.10, §1.11, §2.3) unless stated. Five
+HARL choices are options whose default here differs (``layer_norm``, ``feature_norm``, ``std_param``,
+``value_norm_update``, ``rnn_hidden``); ``OnPolicyConfig.from_preset("harl")`` / ``seqmarl train preset=harl``
+gives HARL's values for every field (:data:`HARL_PRESETS`). docs/harl_differences.md lists every remaining
+difference from HARL and why.
 One dataclass per algorithm; :func:`config_for` maps an algorithm name to its config class.
 """
 
@@ -43,7 +47,9 @@ class OnPolicyConfig:
         adv_norm: ``batch`` (normalise advantages over the whole rollout — HARL), ``minibatch`` or ``none``.
         critic: ``centralised`` V(state) (MAPPO/HA*) or ``decentralised`` V_i(obs_i) (IPPO).
         kl_threshold, cg_iters, ls_steps, backtrack_coeff, accept_ratio, fvp_damping: HATRPO step
-            (0.01, 10, 10, 0.8, 0.5 — HARL hatrpo.yaml; damping 0.1 — TRPO-in-MARL code; 0 disables).
+            (0.01, 10, 10, 0.8, 0.5 — HARL hatrpo.yaml ``kl_threshold``/``ls_step``/``backtrack_coeff``/
+            ``accept_ratio``; cg_iters 10 — harl/algorithms/actors/hatrpo.py ``nsteps=10``; damping 0.1 —
+            harl/utils/trpo_util.py fisher_vector_product; 0 disables).
         use_rnn: recurrent actors and critic, ``MLP -> GRU -> head`` (False). The MAPPO/HARL recurrent policy
             option (``use_recurrent_policy``, one GRU layer, ``recurrent_n = 1``). Hidden states are zeroed at
             episode starts; the update replays the GRU over the WHOLE rollout in time order from the stored
