@@ -85,6 +85,7 @@ class _Spy:
         self.fvp_checks: list[tuple[int, float, float]] = []  # KL closure of the FVP at moved params
         self.hvp_checks: list[tuple[Tensor, Tensor]] = []  # (algorithm's FVP v, independent (H + damping) v)
         self.log_std_moves: list[float] = []
+        self.fvp_kl: dict[int, Any] = {}
         trainable, ls, fvp = actor_updates._trainable, actor_updates.backtracking_line_search, \
             actor_updates.fisher_vector_product
 
@@ -99,13 +100,18 @@ class _Spy:
             out = fvp(kl_fn, params, damping)
             v = torch.randn(x0.shape, generator=gen)
             self.hvp_checks.append((out(v).detach(), self._independent_hvp(i, v) + damping * v))
-            for _ in range(3):  # the FVP's KL closure at params moved in every coordinate (log_std included)
-                d = 0.1 * torch.randn(x0.shape, generator=gen)
-                actor_updates.set_flat_params(params, x0 + d)
+            self.fvp_kl[i] = (kl_fn, params, x0, gen)  # probed after the line search (the FVP graph is then dead)
+            return out
+
+        def probe_fvp_kl(i):
+            """The FVP's KL closure at params moved in every coordinate (log_std included)."""
+            kl_fn, params, x0, gen = self.fvp_kl.pop(i)
+            now = actor_updates.flat_params(params)
+            for _ in range(3):
+                actor_updates.set_flat_params(params, x0 + 0.1 * torch.randn(x0.shape, generator=gen))
                 with torch.no_grad():
                     self.fvp_checks.append((i, float(kl_fn()), _true_kl(self.old, agent, i, batch)))
-            actor_updates.set_flat_params(params, x0)
-            return out
+            actor_updates.set_flat_params(params, now)
 
         def spy_ls(f, x0, full_step, expected_improve, **kw):
             i = self.current
@@ -118,6 +124,7 @@ class _Spy:
 
             kw["kl_fn"] = kl_spy
             result = ls(f, x0, full_step, expected_improve, **kw)
+            probe_fvp_kl(i)
             if result.accepted:
                 params = actor_updates._trainable(agent, i)
                 actor_updates.set_flat_params(params, result.x)
@@ -175,6 +182,37 @@ def test_line_search_and_fvp_use_the_kl_of_the_frozen_old_gaussian(monkeypatch: 
         assert true <= delta, (i, reported, true)
         assert reported == pytest.approx(true, rel=1e-4, abs=1e-6)
     assert min(spy.log_std_moves) > 0.02, spy.log_std_moves
+
+
+def test_hatrpo_training_on_a1a2_never_accepts_a_step_beyond_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """12 HATRPO iterations on gaussian/a1a2 (16x16 ReLU MLPs, learnable log_std, HARL delta 0.01):
+    every ACCEPTED step has true ``KL(old || new) <= delta`` (frozen deep copies, torch.distributions), and every
+    KL the line search checks is that true KL. (With a live ``log_std`` view in pi_old, steps with true KL up
+    to 0.0103 are accepted from iteration 7 on in this run.)"""
+    from seqmarl.algos import Trainer, TrainerConfig
+
+    delta = 0.01
+    env = make("gaussian/a1a2", num_envs=512, seed=0)
+    agent = make_agent("hatrpo", env.spec, seed=0, hidden=(16, 16), kl_threshold=delta)
+    accepted: list[tuple[int, int, float]] = []
+    pairs: list[tuple[float, float]] = []
+    run = actor_updates.run
+
+    def spied_run(agent_, batch):
+        with pytest.MonkeyPatch.context() as mp:
+            spy = _Spy(mp, agent_, batch)
+            out = run(agent_, batch)
+        accepted.extend((agent_.n_updates, i, true) for i, _, true in spy.accepted)
+        pairs.extend((got, true) for _, got, true in spy.ls_pairs + spy.fvp_checks)
+        return out
+
+    monkeypatch.setattr(actor_updates, "run", spied_run)
+    Trainer(env, agent, TrainerConfig(total_steps=512 * 12, rollout_length=1, progress=False, tensorboard=False),
+            seed=0).train()
+    assert len(accepted) >= 12, accepted
+    assert all(true <= delta * (1 + 1e-5) for _, _, true in accepted), [a for a in accepted if a[2] > delta]
+    for got, true in pairs:
+        assert got == pytest.approx(true, rel=1e-4, abs=1e-6), (got, true)
 
 
 def _discrete_setup(n: int = 4096, seed: int = 0, kl_threshold: float = 0.05, mask: bool = False):
