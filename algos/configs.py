@@ -182,6 +182,11 @@ class OnPolicyConfig:
             raise ValueError(f"fvp_damping must be >= 0, got {self.fvp_damping}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.std_param == "harl" and self.log_std_init != 0.0:
+            raise ValueError("log_std_init is the initial log-std of std_param='exp'; with std_param='harl' the "
+                             "parameter starts at std_x_coef (std = sigmoid(1) * std_y_coef)")
+        if self.std_param == "exp" and (self.std_x_coef, self.std_y_coef) != (1.0, 0.5):
+            raise ValueError("std_x_coef/std_y_coef belong to std_param='harl'; set algo.std_param=harl to use them")
         if any(int(h) < 1 for h in self.hidden):
             raise ValueError(f"hidden must hold positive layer sizes, got {self.hidden}")
         if isinstance(self.rnn_hidden, bool) or not isinstance(self.rnn_hidden, int) or self.rnn_hidden < 1:

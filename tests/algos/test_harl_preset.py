@@ -135,6 +135,10 @@ def test_cli_parses_the_new_fields_and_names_bad_values() -> None:
     for arg, pattern in bad.items():
         with pytest.raises(ConfigError, match=pattern):
             resolve(parse_overrides(["algo=happo", arg]))
+    with pytest.raises(ValueError, match="log_std_init"):
+        HAPPOConfig(std_param="harl", log_std_init=-0.5)  # would be silently unused
+    with pytest.raises(ValueError, match="std_x_coef/std_y_coef belong to std_param='harl'"):
+        HAPPOConfig(std_y_coef=0.25)
     with pytest.raises(TypeError, match="layer_norm must be a bool"):
         HAPPOConfig(layer_norm=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown preset"):
@@ -307,6 +311,31 @@ def test_linear_lr_decay_schedule(algo: str) -> None:
     Trainer(env, constant, TrainerConfig(total_steps=4 * K, rollout_length=1, progress=False, tensorboard=False),
             callbacks=[record]).train()
     assert all(a == [lr] * len(a) and c == critic_lr for _, a, c in seen)
+
+
+def test_linear_lr_decay_survives_resume(tmp_path) -> None:
+    """The schedule follows the iteration count, so a resumed run uses the uninterrupted run's step sizes."""
+    from seqmarl.train import run
+
+    common = ["algo=happo", "env=matrix/xor", "env.n_agents=2", "algo.hidden=8", "num_envs=8", "rollout_length=1",
+              "progress=false", "tensorboard=false", "algo.linear_lr_decay=true", "algo.lr=0.01"]
+    run(parse_overrides([*common, f"run_dir={tmp_path / 'a'}", "total_steps=48"]))
+
+    def crash(iteration: int, agent: OnPolicyAgent, row: dict[str, float]) -> None:
+        if iteration == 4:  # after the checkpoint at 3 (the schedule needs the same total_steps)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_overrides([*common, f"run_dir={tmp_path / 'b'}", "total_steps=48", "checkpoint_interval=3"]),
+            callbacks=[crash])
+    resumed, _ = run(parse_overrides([*common, f"run_dir={tmp_path / 'b'}", "total_steps=48",
+                                      f"resume={tmp_path / 'b'}"]))
+    import json
+
+    rows = {d: [json.loads(x) for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in "ab"}
+    assert [r["actor_lr"] for r in rows["a"]] == [r["actor_lr"] for r in rows["b"]]
+    assert [r["actor_lr"] for r in rows["a"]] == pytest.approx([0.01 * (1 - k / 6) for k in range(6)], abs=1e-15)
+    assert [r["policy_objective"] for r in rows["a"]] == [r["policy_objective"] for r in rows["b"]]
 
 
 def test_lr_decay_validates_its_arguments() -> None:
