@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: install verify test test-fast bench clean
+.PHONY: install verify test test-fast bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: install
 	$(BIN)/python benchmarks/theory_bench.py
 	$(BIN)/python benchmarks/env_bench.py
 	$(BIN)/python benchmarks/train_bench.py
+
+# Mutation testing (slow; not part of `make test`): MUTATE_ARGS="theory --sample 300" for a sampled score.
+MUTATE_ARGS ?=
+mutate: install
+	$(BIN)/python -m pip install --quiet "mutmut==3.8.1"
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
