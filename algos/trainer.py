@@ -9,10 +9,14 @@ across rollouts — so a resumed run reproduces the uninterrupted run's curve ex
 
 from __future__ import annotations
 
-import copy
 import csv
+import errno
+import io
 import json
 import math
+import numbers
+import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +54,99 @@ class TrainerConfig:
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("total_steps", "rollout_length", "eval_episodes", "checkpoint_interval", "log_interval"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.eval_interval < 0:
-            raise ValueError(f"eval_interval must be >= 0, got {self.eval_interval}")
+        for name in ("total_steps", "rollout_length", "eval_interval", "eval_episodes", "checkpoint_interval",
+                     "log_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+            minimum = 0 if name == "eval_interval" else 1
+            if value < minimum:
+                kind = "a non-negative integer (0 disables)" if minimum == 0 else "a positive integer"
+                raise ValueError(f"{name} must be {kind}, got {value}")
+        for name in ("progress", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: unreadable, not a seqmarl checkpoint, or from another algorithm/env."""
+
+
+class DivergenceError(RuntimeError):
+    """Training produced non-finite losses or parameters; the last good checkpoint is kept."""
+
+
+CHECKPOINT_FORMAT = 2  # tensors and plain types only, loadable with torch.load(weights_only=True)
+
+
+def _plain_step(step: Step | None) -> dict[str, Any] | None:
+    """A :class:`Step` as a dict of tensors (checkpoints hold tensors and plain types only)."""
+    if step is None:
+        return None
+    return {"obs": step.obs.clone(), "state": step.state.clone(),
+            "avail_actions": None if step.avail_actions is None else step.avail_actions.clone(),
+            "reward": step.reward.clone(), "terminated": step.terminated.clone(),
+            "truncated": step.truncated.clone(),
+            "info": {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in step.info.items()}}
+
+
+def _step_from_plain(data: dict[str, Any] | None, device: torch.device | str) -> Step | None:
+    if data is None:
+        return None
+    move = lambda v: v.to(device) if isinstance(v, torch.Tensor) else v  # noqa: E731
+    return Step(obs=move(data["obs"]), state=move(data["state"]), avail_actions=move(data["avail_actions"]),
+                reward=move(data["reward"]), terminated=move(data["terminated"]), truncated=move(data["truncated"]),
+                info={k: move(v) for k, v in data["info"].items()})
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)``: a file that carries anything but tensors and
+    plain types (e.g. a crafted pickle) is refused without executing it. Raises :class:`CheckpointError`
+    (``FileNotFoundError`` if there is no file)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
+    try:
+        state = torch.load(path, weights_only=True, map_location=map_location)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"refusing checkpoint {path}: it holds objects other than tensors and plain types "
+                              f"(loaded with weights_only=True, nothing was executed): {first}") from None
+    except Exception as exc:  # truncated zip, text file, ...
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a seqmarl checkpoint "
+                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+    if not isinstance(state, dict) or "agent" not in state or "iteration" not in state:
+        raise CheckpointError(f"checkpoint {path} is not a seqmarl checkpoint (no agent/iteration entries)")
+    return state
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``path.tmp`` + rename; on failure the temp file is removed and
+    ``path`` is untouched. A full disk raises ``OSError`` saying "no space left on device"."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if exc.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left on device while writing {path} "
+                          f"({len(data)} bytes); the previous file is kept and the partial temp file removed") from None
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode())
 
 
 def env_state(env: MultiAgentEnv) -> dict[str, Any]:
@@ -85,59 +177,106 @@ def load_env_state(env: MultiAgentEnv, state: dict[str, Any]) -> None:
             setattr(env, key, value)
 
 
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; a half-written LAST line (a kill mid-write) is ignored, any other bad line raises."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    rows = []
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k == len(lines) - 1:
+                break  # the tail of an interrupted write; it is recomputed on resume
+            raise ValueError(f"{path}: line {k + 1} is not valid JSON") from None
+    return rows
+
+
 class MetricsLogger:
-    """CSV + JSONL + TensorBoard writer for one run directory."""
+    """CSV + JSONL + TensorBoard writer for one run directory.
+
+    Rows are appended (never rewritten) to both files; the CSV is rewritten (atomically) only when a row brings
+    a new column, so a kill never leaves an empty or partial file behind. The TensorBoard writer is created on
+    the first row, so a run that fails before training leaves no events file."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True):
         self.run_dir = run_dir
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
-        self._writer = None
-        if tensorboard:
+        self.tensorboard = tensorboard
+        self._writer: Any = None
+        self._columns: list[str] | None = None
+
+    def _tb(self) -> Any:
+        if self._writer is None and self.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._writer = SummaryWriter(str(run_dir / "tb"))
+                self._writer = SummaryWriter(str(self.run_dir / "tb"))
             except ImportError:  # tensorboard is a dependency; stay usable without it
-                self._writer = None
+                self.tensorboard = False
+        return self._writer
+
+    def _tb_write(self, row: dict[str, Any]) -> None:
+        writer = self._tb()
+        if writer is None:
+            return
+        for key, value in row.items():
+            if key not in ("iteration", "env_steps") and isinstance(value, (int, float)) and math.isfinite(value):
+                writer.add_scalar(key, value, int(row["env_steps"]))
 
     def truncate_after(self, iteration: int) -> None:
-        """Drop rows logged after ``iteration`` (used on resume: the crashed tail is recomputed)."""
-        if not self.jsonl.exists():
-            return
-        rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r["iteration"] <= iteration]
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        """Keep only rows logged up to ``iteration`` (used on resume: the crashed tail is recomputed), in the
+        JSONL, the CSV and the TensorBoard events (re-written from the kept rows, so no step appears twice)."""
+        rows = [r for r in _read_jsonl(self.jsonl) if r["iteration"] <= iteration]
+        if self.jsonl.exists():
+            _atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in rows))
         self._rewrite_csv(rows)
+        tb = self.run_dir / "tb"
+        if tb.is_dir() and self.tensorboard:
+            for events in tb.glob("events.out.tfevents.*"):
+                events.unlink()
+            if self.tensorboard and rows:
+                for r in rows:
+                    self._tb_write(r)
+                self._writer.flush()
 
-    def _rewrite_csv(self, rows: list[dict[str, float]]) -> None:
+    def _rewrite_csv(self, rows: list[dict[str, Any]]) -> None:
         keys: list[str] = []
         for r in rows:
             keys.extend(k for k in r if k not in keys)
-        with self.csv.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        _atomic_write_text(self.csv, buf.getvalue())
+        self._columns = keys
 
-    def log(self, row: dict[str, float]) -> None:
+    def log(self, row: dict[str, Any]) -> None:
         with self.jsonl.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
-        self._rewrite_csv(rows)
+        if self._columns is None and self.csv.exists():
+            with self.csv.open(newline="") as fh:
+                self._columns = next(csv.reader(fh), None)
+        if self._columns is None or any(k not in self._columns for k in row):
+            self._rewrite_csv(_read_jsonl(self.jsonl))  # a new column (e.g. the first evaluation)
+        else:
+            with self.csv.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=self._columns).writerow(row)
+        self._tb_write(row)
         if self._writer is not None:
-            for key, value in row.items():
-                if key not in ("iteration", "env_steps") and isinstance(value, (int, float)) and math.isfinite(value):
-                    self._writer.add_scalar(key, value, int(row["env_steps"]))
             self._writer.flush()
 
-    def rows(self) -> list[dict[str, float]]:
-        if not self.jsonl.exists():
-            return []
-        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+    def rows(self) -> list[dict[str, Any]]:
+        return _read_jsonl(self.jsonl)
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
 
 class Trainer:
@@ -152,7 +291,10 @@ class Trainer:
         seed: int = 0,
         eval_env_fn: Callable[[int], MultiAgentEnv] | None = None,
         callbacks: list[Callback] | None = None,
+        meta: dict[str, Any] | None = None,
     ):
+        """``meta``: plain values stored in every checkpoint (``seqmarl train`` stores ``algo`` and ``env``
+        names; :meth:`load_checkpoint` refuses a checkpoint whose ``algo``/``env`` differ)."""
         self.env = env
         self.agent = agent
         self.config = config
@@ -171,6 +313,8 @@ class Trainer:
         self._episode_returns: list[float] = []
         self.logger = MetricsLogger(self.run_dir, config.tensorboard) if self.run_dir is not None else None
         self.history: list[dict[str, float]] = []
+        self._last_saved: int | None = None
+        self.meta: dict[str, Any] = {"algo": type(agent.config).algo_name or None, **(meta or {})}
 
     # ------------------------------------------------------------------ collection
     @property
@@ -276,47 +420,99 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / "checkpoints" / "last.pt"
 
-    def save_checkpoint(self) -> None:
-        path = self.checkpoint_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything a resume needs, as tensors and plain types only (``torch.load(weights_only=True)``)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "meta": dict(self.meta),
             "iteration": self.iteration,
             "env_steps": self.env_steps,
             "agent": self.agent.state_dict(),
             "env": env_state(self.env),
-            "step": None if self._step is None else copy.deepcopy(self._step),
-            "episode_returns": list(self._episode_returns),
+            "step": _plain_step(self._step),
+            "episode_returns": [float(x) for x in self._episode_returns],
             "rnn_state": None if self._rnn_state is None else tuple(h.clone() for h in self._rnn_state),
             "episode_start": None if self._episode_start is None else self._episode_start.clone(),
             "torch_rng": torch.get_rng_state(),
         }
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
+
+    def save_checkpoint(self) -> None:
+        """Write ``checkpoints/last.pt`` atomically (temp file + rename); a failed write (e.g. a full disk:
+        "no space left on device") keeps the previous checkpoint and removes the partial temp file."""
+        path = self.checkpoint_path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(self.checkpoint_state(), buf)
+        _atomic_write_bytes(path, buf.getvalue())
+
+    def check_checkpoint(self, state: dict[str, Any], path: str | Path = "checkpoint") -> None:
+        """Refuse a checkpoint of another algorithm or env (by name) before anything is loaded."""
+        saved = state.get("meta") or {}
+        for key in ("algo", "env"):
+            mine, theirs = self.meta.get(key), saved.get(key)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise CheckpointError(f"checkpoint {path} was written by {key}={theirs!r}, but this run has "
+                                      f"{key}={mine!r}; resume it with {key}={theirs} or start a new run_dir")
 
     def load_checkpoint(self, path: str | Path) -> None:
+        """Load agent, optimisers, env, RNG states and progress from ``path`` (a run dir or a ``.pt`` file),
+        read with ``weights_only=True``. Nothing on disk is changed here (see :meth:`adopt_logs`)."""
         path = Path(path)
         if path.is_dir():
             path = path / "checkpoints" / "last.pt"
-        if not path.exists():
-            raise FileNotFoundError(f"no checkpoint at {path}")
-        state = torch.load(path, weights_only=False, map_location=self.agent.device)
-        self.agent.load_state_dict(state["agent"])
-        load_env_state(self.env, state["env"])
-        self._step = state["step"]
+        state = read_checkpoint(path, map_location=self.agent.device)
+        self.check_checkpoint(state, path)
+        try:
+            self.agent.load_state_dict(state["agent"])
+            load_env_state(self.env, state["env"])
+            step = state["step"]
+            self._step = step if isinstance(step, Step) or step is None else _step_from_plain(step, self.env.device)
+            rnn_state = state.get("rnn_state")
+            self._rnn_state = None if rnn_state is None else tuple(h.to(self.agent.device) for h in rnn_state)
+            start = state.get("episode_start")
+            self._episode_start = None if start is None else start.to(self.agent.device)
+            torch.set_rng_state(state["torch_rng"].cpu())
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint {path} does not fit this run's agent/env (different algorithm "
+                                  f"options, env arguments or shapes?): {type(exc).__name__}: "
+                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
         self.iteration = int(state["iteration"])
         self.env_steps = int(state["env_steps"])
-        self._episode_returns = list(state["episode_returns"])
-        rnn_state = state.get("rnn_state")
-        self._rnn_state = None if rnn_state is None else tuple(h.to(self.agent.device) for h in rnn_state)
-        start = state.get("episode_start")
-        self._episode_start = None if start is None else start.to(self.agent.device)
-        torch.set_rng_state(state["torch_rng"])
+        self._episode_returns = [float(x) for x in state["episode_returns"]]
+        self._last_saved = self.iteration
+
+    def adopt_logs(self) -> None:
+        """After a successful resume: drop metric rows after the checkpoint (they are recomputed)."""
         if self.logger is not None:
             self.logger.truncate_after(self.iteration)
             self.history = self.logger.rows()
+
+    def check_finite(self, metrics: dict[str, Any]) -> None:
+        """Divergence guard: raise :class:`DivergenceError` if a loss or a parameter is not finite."""
+        bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+        nets = {"actor": self.agent.actors, "critic": self.agent.critic}
+        bad_params = []
+        for name, net in nets.items():
+            params = list(net.parameters())
+            if not params or math.isfinite(float(sum(p.detach().double().sum() for p in params))):
+                continue  # one host sync per network; count only when something is off
+            n_bad = sum(int((~torch.isfinite(p)).sum()) for p in params)
+            if n_bad:
+                bad_params.append(f"{n_bad} non-finite {name} parameters")
+        if not bad and not bad_params:
+            return
+        what = ", ".join([f"{k}={metrics[k]}" for k in bad] + bad_params)
+        kept = self.checkpoint_path()
+        kept_text = (f"the last good checkpoint ({kept}, update {self._last_saved}) is kept"
+                     if kept is not None and self._last_saved is not None else "no checkpoint was written")
+        cfg = self.agent.config
+        raise DivergenceError(
+            f"training diverged at update {self.iteration + 1} (env step {self.env_steps}): {what}. Likely cause: "
+            f"a step size or coefficient too large or not finite (algo.lr={cfg.lr}, algo.critic_lr={cfg.critic_lr}, "
+            f"algo.entropy_coef={cfg.entropy_coef}, algo.max_grad_norm={cfg.max_grad_norm}) or rewards of a "
+            f"scale float32 cannot hold; {kept_text}")
 
     # ------------------------------------------------------------------ the loop
     def _apply_lr_schedule(self) -> dict[str, float]:
@@ -334,6 +530,7 @@ class Trainer:
         rollout = self.collect()
         collect_s = time.perf_counter() - start
         metrics = self.agent.update(rollout)
+        self.check_finite(metrics)
         metrics.update(lrs)
         self.iteration += 1
         elapsed = time.perf_counter() - start
@@ -374,6 +571,7 @@ class Trainer:
                     self.logger.log(row)
                 if self.iteration % self.config.checkpoint_interval == 0 or self.iteration == self.n_updates:
                     self.save_checkpoint()
+                    self._last_saved = self.iteration
                 if progress is not None:
                     progress.update(task, completed=self.iteration,
                                     info=f"SPS {row['sps']:.0f}  return {row['episode_return']:.3f}")

@@ -109,6 +109,12 @@ class MatrixGameEnv(MultiAgentEnv):
             agent_spaces=tuple(AgentSpace.discrete(a) for a in game.n_actions),
             episode_limit=limit,
         )
+        peak = float(np.max(np.abs(game.reward))) if game.reward.size else 0.0
+        f32_max = float(np.finfo(np.float32).max)
+        if peak > f32_max:
+            raise ValueError(f"game.reward reaches |r| = {peak:.3g}, beyond float32's largest value {f32_max:.3g}: "
+                             "the batched env keeps rewards in float32, so rescale the rewards (reward scale) "
+                             "before building the env")
         super().__init__(spec, num_envs, device, seed, check_actions)
         dev = self.device
         # Joint action index in C order (the layout of game.reward_flat()).

@@ -14,6 +14,7 @@ naming it and the allowed keys / expected type.
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -64,6 +65,34 @@ class RunConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.explicit: set[str] = set()  # keys given on the command line (not a field: not saved)
+
+    def validate(self) -> None:
+        """Check the top-level values; raise :class:`ConfigError` naming the key and what was expected."""
+        for name in ("seed", "num_envs", "total_steps", "eval_interval", "eval_episodes", "checkpoint_interval",
+                     "log_interval", "rollout_length"):
+            value = getattr(self, name)
+            if name == "rollout_length" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+            minimum = 0 if name in ("seed", "eval_interval") else 1
+            if value < minimum:
+                extra = " (none/null: the env's episode limit capped at 200)" if name == "rollout_length" else ""
+                extra = " (0 disables evaluation)" if name == "eval_interval" else extra
+                raise ConfigError(f"{name} must be an integer >= {minimum}{extra}, got {value}")
+        if self.num_envs > MAX_NUM_ENVS:
+            raise ConfigError(f"num_envs={self.num_envs} is over the limit of {MAX_NUM_ENVS:,} parallel environments "
+                              f"(the env buffers alone would need about {self.num_envs * 64 / 2**30:.0f} GiB)")
+        for name in ("algo", "env", "device"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ConfigError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+        for name in ("run_dir", "resume", "preset"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"{name} must be a non-empty path/name or omitted, got {value!r}")
+
     def default_run_dir(self) -> Path:
         return Path("runs") / f"{self.algo}-{self.env.replace('/', '_')}-seed{self.seed}"
 
@@ -71,6 +100,10 @@ class RunConfig:
         data = asdict(self)
         return yaml.safe_dump(data, sort_keys=False)
 
+
+MAX_NUM_ENVS = 1 << 24  # 16.7 M parallel environments; more is a typo, not a plan
+SAFE_ON_RESUME = ("total_steps", "progress", "tensorboard", "eval_interval", "eval_episodes", "checkpoint_interval",
+                  "log_interval", "device", "resume", "run_dir")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -115,13 +148,24 @@ def coerce(raw: str, annotation: Any, name: str, default: Any = MISSING) -> Any:
             return int(text)
         if annotation is float:
             value = float(text)
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {raw!r}")
             return value
         if annotation is str:
+            if not text:
+                raise ConfigError(f"{name} must not be empty")
             return text
         if origin is tuple or annotation is tuple:
             args = typing.get_args(annotation)
             inner = args[0] if args else str
-            parts = [p for p in text.strip("()[]").split(",") if p.strip()]
+            body = text.strip("()[]").strip()
+            if not body:
+                raise ConfigError(f"{name} expects a comma-separated list such as 64,64, got an empty value {raw!r}")
+            parts = body.split(",")
+            if parts[-1].strip() == "" and len(parts) > 1:
+                parts = parts[:-1]  # a trailing comma, as in (64,)
+            if any(not p.strip() for p in parts):
+                raise ConfigError(f"{name} expects a comma-separated list such as 64,64 without empty entries, got {raw!r}")
             return tuple(coerce(p, inner, name) for p in parts)
         if origin in (typing.Union, types.UnionType):
             for option in typing.get_args(annotation):
@@ -156,7 +200,10 @@ def parse_overrides(args: Sequence[str]) -> RunConfig:
     values: dict[str, Any] = {}
     env_raw: dict[str, str] = {}
     algo_raw: dict[str, str] = {}
+    explicit: set[str] = set()
     for arg in args:
+        if not isinstance(arg, str):
+            raise ConfigError(f"overrides must be key=value strings, got {arg!r}")
         if "=" not in arg:
             raise ConfigError(f"expected key=value, got {arg!r}")
         key, raw = arg.split("=", 1)
@@ -168,6 +215,8 @@ def parse_overrides(args: Sequence[str]) -> RunConfig:
         elif key in top:
             hints = typing.get_type_hints(RunConfig)
             values[key] = coerce(raw, hints[key], key)
+        if key in top or key.startswith(("env.", "algo.")):
+            explicit.add(key)
         else:
             raise ConfigError(f"unknown key {key!r}; allowed: {sorted(top)} and env.<arg>, algo.<field>")
     if values.get("preset") is not None:
@@ -178,9 +227,60 @@ def parse_overrides(args: Sequence[str]) -> RunConfig:
         for key, value in HARL_RUN.items():  # HARL's train-section values, unless given explicitly
             values.setdefault(key, value)
     cfg = RunConfig(**values)
+    cfg.validate()
     cfg.env_kwargs = dict(env_raw)
     cfg.algo_kwargs = dict(algo_raw)
+    cfg.explicit = explicit
     return cfg
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """The :class:`RunConfig` saved in a run's ``config.yaml`` (read with ``yaml.safe_load`` only)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} does not hold a run configuration (a mapping of keys), got {type(data).__name__}")
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {unknown}; allowed: {sorted(known)}")
+    for key in ("env_kwargs", "algo_kwargs"):
+        value = data.get(key) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {key} must be a mapping, got {type(value).__name__}")
+        data[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    try:
+        cfg = RunConfig(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    cfg.validate()
+    return cfg
+
+
+def check_device(device: str) -> None:
+    """Raise :class:`ConfigError` unless ``device`` names a torch device this build can use."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device must name a torch device such as cpu, cuda or cuda:1, got {device!r}") from None
+    if dev.type == "cuda":
+        if torch.version.cuda is None:
+            raise ConfigError(f"device={device}: this torch build ({torch.__version__}) has no CUDA support; "
+                              "install a CUDA build of torch or use device=cpu")
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={device}: torch has CUDA support but no CUDA device is visible "
+                              "(check the driver and CUDA_VISIBLE_DEVICES) — or use device=cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={device}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={device}: MPS is not available in this torch build / machine")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device={device}: seqmarl runs on cpu, cuda or mps devices, got {dev.type!r}")
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
@@ -189,6 +289,8 @@ def resolve(cfg: RunConfig) -> RunConfig:
     from seqmarl.algos import config_for, known_algorithms
     from seqmarl.envs import registry
 
+    cfg.validate()
+    check_device(cfg.device)
     if cfg.algo not in known_algorithms():
         raise ConfigError(f"unknown algo {cfg.algo!r}; known algorithms: {known_algorithms()}")
     if cfg.env not in registry.known_envs():

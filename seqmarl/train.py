@@ -3,50 +3,197 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import errno
+import os
+import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from seqmarl.cli import command
-from seqmarl.config import ConfigError, RunConfig, parse_overrides, resolve
+from seqmarl.config import SAFE_ON_RESUME, ConfigError, RunConfig, load_run_config, parse_overrides, resolve
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def build(cfg: RunConfig, callbacks: list[Callable] | None = None):
-    """Environment, agent and trainer of a resolved :class:`RunConfig`."""
+    """Environment, agent and trainer of a resolved :class:`RunConfig` (nothing is written to disk here)."""
     from seqmarl.algos import Trainer, TrainerConfig, make_agent
     from seqmarl.envs import make
 
-    env = make(cfg.env, num_envs=cfg.num_envs, device=cfg.device, seed=cfg.seed, **cfg.env_kwargs)
-    agent = make_agent(cfg.algo, env.spec, device=cfg.device, seed=cfg.seed, **cfg.algo_kwargs)
-    rollout = cfg.rollout_length or min(env.spec.episode_limit or 200, 200)
-    trainer_cfg = TrainerConfig(
-        total_steps=cfg.total_steps, rollout_length=rollout, eval_interval=cfg.eval_interval,
-        eval_episodes=cfg.eval_episodes, checkpoint_interval=cfg.checkpoint_interval, log_interval=cfg.log_interval,
-        progress=cfg.progress, tensorboard=cfg.tensorboard,
-    )
+    try:
+        env = make(cfg.env, num_envs=cfg.num_envs, device=cfg.device, seed=cfg.seed, **cfg.env_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"env={cfg.env} with {cfg.env_kwargs or 'its defaults'}: {exc}") from None
+    try:
+        agent = make_agent(cfg.algo, env.spec, device=cfg.device, seed=cfg.seed, **cfg.algo_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"algo={cfg.algo}: {exc}") from None
+    rollout = cfg.rollout_length if cfg.rollout_length is not None else min(env.spec.episode_limit or 200, 200)
+    try:
+        trainer_cfg = TrainerConfig(
+            total_steps=cfg.total_steps, rollout_length=rollout, eval_interval=cfg.eval_interval,
+            eval_episodes=cfg.eval_episodes, checkpoint_interval=cfg.checkpoint_interval,
+            log_interval=cfg.log_interval, progress=cfg.progress, tensorboard=cfg.tensorboard,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
     def eval_env(n: int):
         return make(cfg.env, num_envs=n, device=cfg.device, seed=cfg.seed + 1, **cfg.env_kwargs)
 
     run_dir = Path(cfg.run_dir) if cfg.run_dir else cfg.default_run_dir()
-    trainer = Trainer(env, agent, trainer_cfg, run_dir=run_dir, seed=cfg.seed, eval_env_fn=eval_env, callbacks=callbacks)
+    trainer = Trainer(env, agent, trainer_cfg, run_dir=run_dir, seed=cfg.seed, eval_env_fn=eval_env,
+                      callbacks=callbacks, meta={"algo": cfg.algo, "env": cfg.env})
     return env, agent, trainer
 
 
-def run(cfg: RunConfig, callbacks: list[Callable] | None = None):
-    """Train (resuming if ``cfg.resume``); writes config.yaml, metrics, checkpoints and a return plot."""
-    cfg = resolve(cfg)
+_RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoints", "tb")
+
+
+def holds_a_run(path: Path) -> bool:
+    """Whether ``path`` already holds a run's files."""
+    return path.is_dir() and any((path / name).exists() for name in _RUN_FILES)
+
+
+def check_writable_dir(path: Path, key: str = "run_dir") -> None:
+    """Raise :class:`ConfigError` if ``path`` cannot become a run directory (a file, or not writable)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}={path} is a file, not a directory; choose another {key}")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{key}={path}: {probe} is a file, so the directory cannot be created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={path}: {probe} is not writable")
+
+
+def fresh_run_dir(cfg: RunConfig, say: Callable[[str], None] = _say) -> Path:
+    """The run directory of a new run: an explicit ``run_dir`` that already holds a run is refused; the default
+    one moves on to ``<default>-2``, ``-3``, ... and says so."""
+    if cfg.run_dir:
+        path = Path(cfg.run_dir)
+        check_writable_dir(path)
+        if holds_a_run(path):
+            raise ConfigError(f"run_dir={path} already holds a run; continue it with resume={path}, or choose "
+                              "another run_dir (nothing was changed)")
+        return path
+    base = cfg.default_run_dir()
+    path, k = base, 1
+    while holds_a_run(path) or (path.exists() and not path.is_dir()):
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    if path != base:
+        say(f"{base} already holds a run (continue it with resume={base}); writing this run to {path}")
+    check_writable_dir(path)
+    return path
+
+
+def resume_config(cfg: RunConfig) -> tuple[RunConfig, Path, Path]:
+    """The run to resume: its saved ``config.yaml`` with the command line's safe overrides
+    (:data:`seqmarl.config.SAFE_ON_RESUME`, e.g. ``total_steps``) on top; any other key that differs from the
+    saved run is refused. Returns (config, run dir, checkpoint path). Reads only."""
+    assert cfg.resume is not None
+    target = Path(cfg.resume)
+    if target.is_dir():
+        run_dir, ckpt = target, target / "checkpoints" / "last.pt"
+    elif target.is_file():
+        ckpt = target
+        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
+    else:
+        raise FileNotFoundError(f"no checkpoint at {target}: resume= takes a run directory or its "
+                                "checkpoints/last.pt (nothing was changed)")
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"resume={target}: {run_dir} has no config.yaml, so it is not a seqmarl run directory")
+    saved = resolve(load_run_config(run_dir / "config.yaml"))
+    if cfg.run_dir and Path(cfg.run_dir).resolve() != run_dir.resolve():
+        raise ConfigError(f"resume={target} continues the run in {run_dir}; run_dir={cfg.run_dir} differs "
+                          "(omit run_dir, or start a new run without resume)")
+    from dataclasses import asdict
+
+    from seqmarl.algos import config_for
+    from seqmarl.envs import registry
+
+    given = copy.copy(cfg)  # keys not given on the command line come from the saved run
+    for key in ("algo", "env", "preset"):
+        if key not in cfg.explicit:
+            setattr(given, key, getattr(saved, key))
+    given = resolve(given)
+    params = registry._parameters(registry._lookup(saved.env)) or {}
+    saved_algo = asdict(config_for(saved.algo)(**saved.algo_kwargs))
+    given_algo = asdict(config_for(given.algo)(**given.algo_kwargs))
+    differ = []
+    for key in sorted(cfg.explicit):
+        if key in SAFE_ON_RESUME:
+            continue
+        if key.startswith("env."):
+            name = key[4:]
+            default = params[name].default if name in params else None
+            mine, theirs = given.env_kwargs.get(name), saved.env_kwargs.get(name, default)
+        elif key.startswith("algo."):
+            name = key[5:]
+            mine, theirs = given_algo.get(name), saved_algo.get(name)
+        else:
+            mine, theirs = getattr(given, key), getattr(saved, key)
+        if mine != theirs:
+            differ.append(f"{key}={mine} (the run has {theirs})")
+    if differ:
+        raise ConfigError(f"resume={target}: {', '.join(differ)}; a resumed run keeps its config.yaml, only "
+                          f"{', '.join(k for k in SAFE_ON_RESUME if k not in ('resume', 'run_dir'))} may change "
+                          "(nothing was changed)")
+    merged = copy.copy(saved)
+    for key in cfg.explicit & set(SAFE_ON_RESUME):
+        setattr(merged, key, getattr(cfg, key))
+    merged.resume, merged.run_dir = str(cfg.resume), str(run_dir)
+    merged.explicit = set(cfg.explicit)
+    return merged, run_dir, ckpt
+
+
+def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[str], None] = _say):
+    """Train (resuming if ``cfg.resume``); writes config.yaml, metrics, checkpoints and a return plot.
+
+    Nothing on disk changes until the configuration, the run directory and (on resume) the checkpoint have
+    all been checked: a failed or wrong ``resume=`` leaves the run as it was. ``trainer.already_complete`` is
+    True (and nothing is written) when the checkpoint has already reached ``total_steps``."""
+    ckpt: Path | None = None
     if cfg.resume:
-        saved = Path(cfg.resume)
-        run_dir = saved if saved.is_dir() else saved.parent.parent
+        cfg.validate()
+        cfg, run_dir, ckpt = resume_config(cfg)
+        if not ckpt.exists():
+            say(f"{run_dir} has no checkpoint yet (the run stopped before its first one, "
+                f"checkpoint_interval={cfg.checkpoint_interval}): starting it again from the beginning")
+            ckpt = None
+    else:
+        cfg = resolve(cfg)
+        run_dir = fresh_run_dir(cfg, say)
         cfg.run_dir = str(run_dir)
     env, agent, trainer = build(cfg, callbacks)
-    assert trainer.run_dir is not None
-    trainer.run_dir.mkdir(parents=True, exist_ok=True)
-    (trainer.run_dir / "config.yaml").write_text(cfg.to_yaml())
+    trainer.already_complete = False
+    if ckpt is not None:
+        trainer.load_checkpoint(ckpt)  # reads only; raises CheckpointError before anything is written
+        if trainer.iteration >= trainer.n_updates:
+            trainer.already_complete = True
+            trainer.history = trainer.logger.rows() if trainer.logger is not None else []
+            say(f"run {run_dir} is already complete: its checkpoint is at update {trainer.iteration} "
+                f"({trainer.env_steps} env steps) and total_steps={cfg.total_steps} asks for "
+                f"{trainer.n_updates} update(s); raise total_steps to train further (nothing was changed)")
+            return trainer, trainer.history
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"run_dir={run_dir} cannot be created: {exc.strerror or exc}") from None
+    from seqmarl.algos.trainer import _atomic_write_text
+
+    _atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     if cfg.resume:
-        trainer.load_checkpoint(cfg.resume)
+        if ckpt is None:
+            trainer.iteration = 0
+        trainer.adopt_logs()
     history = trainer.train()
-    plot_curve(trainer.history, trainer.run_dir / "return.png", key="episode_return")
+    plot_curve(trainer.history, run_dir / "return.png", key="episode_return")
     return trainer, history
 
 
@@ -79,14 +226,40 @@ def _args(p: argparse.ArgumentParser) -> None:
 def _main(ns: argparse.Namespace) -> int:
     from rich.console import Console
 
-    console = Console()
-    try:
-        cfg = parse_overrides(ns.overrides)
-        trainer, history = run(cfg)
-    except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        return 2
+    console = Console(soft_wrap=True)
+    code = run_guarded(lambda: run(parse_overrides(ns.overrides)), console)
+    if isinstance(code, int):
+        return code
+    trainer, history = code
+    if getattr(trainer, "already_complete", False):
+        return 0
     last = history[-1] if history else {}
-    console.print(f"run dir: {trainer.run_dir}  updates: {trainer.iteration}  env steps: {trainer.env_steps}  "
-                  f"final episode return: {last.get('episode_return', float('nan')):.4f}")
+    Console().print(f"run dir: {trainer.run_dir}  updates: {trainer.iteration}  env steps: {trainer.env_steps}  "
+                    f"final episode return: {last.get('episode_return', float('nan')):.4f}")
     return 0
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def run_guarded(job: Callable[[], Any], console: Any) -> Any:
+    """Run ``job``; print the expected failures as one message (no traceback) and return their exit code:
+    2 for a bad configuration, argument, run directory or checkpoint; 1 for a diverged run or a full disk."""
+    from seqmarl.algos.trainer import CheckpointError, DivergenceError
+
+    try:
+        return job()
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {_escape(str(exc))}", highlight=False)
+        return 2
+    except DivergenceError as exc:
+        console.print(f"[red]diverged:[/red] {_escape(str(exc))}", highlight=False)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            console.print(f"[red]error:[/red] {_escape(str(exc.strerror or exc))}", highlight=False)
+            return 1
+        raise

@@ -153,12 +153,20 @@ def oracle_run(
 def validate(cfg: RunConfig, tol: float = 1e-6) -> tuple[ValidationReport, Path]:
     """Train ``cfg`` with an :class:`OracleTracker`; write ``validation.json`` and ``validation.png``."""
     from seqmarl.config import resolve
-    from seqmarl.train import build
+    from seqmarl.train import build, fresh_run_dir
 
     cfg = resolve(cfg)
+    if cfg.resume:
+        raise ConfigError("validate does not resume runs (the oracle curve starts at the initial policy); "
+                          "omit resume=")
+    if cfg.algo_kwargs.get("use_rnn"):
+        raise ConfigError("validate reads out stationary policy tables pi^i(a|s); algo.use_rnn=true acts on its "
+                          "history, so use algo.use_rnn=false")
+    run_dir = fresh_run_dir(cfg)  # checks only; nothing is created yet
+    cfg.run_dir = str(run_dir)
     env, agent, trainer = build(cfg)
     if not hasattr(env, "game"):
-        raise ConfigError(f"validate needs a tabular env built from a theory game (matrix/...), got {cfg.env}")
+        raise ConfigError(f"validate needs a tabular env built from a theory game (matrix/...), got env={cfg.env}")
     game = env.game
     report = ValidationReport(algo=cfg.algo, env=cfg.env, seed=cfg.seed, j_star=optima.joint_optimum(game).value,
                               j_star_share=shared_optimum_or_none(game), tol=tol)
@@ -167,7 +175,9 @@ def validate(cfg: RunConfig, tol: float = 1e-6) -> tuple[ValidationReport, Path]
     trainer.callbacks.append(tracker)
     assert trainer.run_dir is not None
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
-    (trainer.run_dir / "config.yaml").write_text(cfg.to_yaml())
+    from seqmarl.algos.trainer import _atomic_write_text
+
+    _atomic_write_text(trainer.run_dir / "config.yaml", cfg.to_yaml())
     trainer.train()
     (trainer.run_dir / "validation.json").write_text(report.to_json())
     plot_report(report, trainer.run_dir / "validation.png")
@@ -207,13 +217,13 @@ def _main(ns: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    try:
-        cfg = parse_overrides(ns.overrides)
-        report, run_dir = validate(cfg)
-    except (ConfigError, ValueError) as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        return 2
+    from seqmarl.train import run_guarded
+
+    console = Console(soft_wrap=True)
+    result = run_guarded(lambda: validate(parse_overrides(ns.overrides)), console)
+    if isinstance(result, int):
+        return result
+    report, run_dir = result
     table = Table(title=f"validate {report.algo} on {report.env}")
     table.add_column("quantity")
     table.add_column("value")
