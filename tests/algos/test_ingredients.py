@@ -274,12 +274,22 @@ class Spy:
         grads = torch.autograd.grad(objective, [p for _, p in params], retain_graph=True, allow_unused=True)
         return {k: (torch.zeros_like(p) if g is None else g.detach().clone()) for (k, p), g in zip(params, grads)}
 
+    def adv_seen(self) -> Tensor:
+        """The advantages the objective must use: ``A_hat`` (``adv_norm="none"``) or, with ``adv_norm="batch"``
+        (HARL), ``(A_hat - mean) / (std + 1e-5)`` over the whole batch before any minibatching."""
+        adv = self.s.advantages()
+        norm = self.agent.config.adv_norm
+        if norm == "none":
+            return adv
+        assert norm == "batch", norm
+        return (adv - adv.mean()) / (adv.std(correction=0) + 1e-5)
+
     # ---------------------------------------------------------------- checks
     def check_sequential(self, i: int, idx: Tensor, factor: Tensor, objective: Tensor) -> None:
         rec = self.rec
         f_exact = self.exact_factor(i, idx)
         rec.factor_err.append(float(((factor.detach() - f_exact).abs() / f_exact.clamp(min=1.0)).max()))
-        adv = self.s.advantages()[idx, i]
+        adv = self.adv_seen()[idx, i]
         r = self.ratio_ind(i, idx)
         if self.kind == "sequential_clip":
             ind = (f_exact * torch.minimum(r * adv, r.clamp(1 - EPS, 1 + EPS) * adv)).mean()
@@ -303,7 +313,7 @@ class Spy:
         rec = self.rec
         assert self.last is not None
         idx = self.last[1]
-        adv = self.s.advantages()[idx]
+        adv = self.adv_seen()[idx]
         r = torch.stack([self.ratio_ind(i, idx) for i in range(N_AGENTS)], dim=-1)
         ind = torch.minimum(r * adv, r.clamp(1 - EPS, 1 + EPS) * adv).mean()
         rec.objective_err.append(abs(float(out.detach()) - float(ind.detach())) / max(1.0, abs(float(ind.detach()))))
@@ -411,18 +421,21 @@ def assert_clt(sampled: dict[str, Tensor], terms: Tensor, exact: dict[str, Tenso
 SEQ = ["happo", "haa2c"]
 
 
-@pytest.mark.parametrize("algo,granularity,simultaneous", [
-    ("happo", "agent_outer", False), ("happo", "minibatch_outer", False), ("haa2c", "agent_outer", False),
-    ("haa2c", "minibatch_outer", False), ("happo", "agent_outer", True),
+@pytest.mark.parametrize("algo,granularity,simultaneous,adv_norm", [
+    ("happo", "agent_outer", False, "none"), ("happo", "minibatch_outer", False, "none"),
+    ("haa2c", "agent_outer", False, "none"), ("haa2c", "minibatch_outer", False, "none"),
+    ("happo", "agent_outer", True, "none"), ("happo", "agent_outer", False, "batch"),
 ])
 def test_factor_is_the_exact_product_of_the_earlier_agents_ratios(monkeypatch: pytest.MonkeyPatch, algo: str,
-                                                                 granularity: str, simultaneous: bool) -> None:
+                                                                 granularity: str, simultaneous: bool,
+                                                                 adv_norm: str) -> None:
     """At EVERY objective evaluation (every epoch and minibatch), the factor handed to agent ``i_m`` equals
     ``prod_{j before i_m} pi^j_now(a^j|s) / pi^j_pre(a^j|s)`` computed from the actors' probabilities (1 for the
     first agent; constant over agent ``i_m``'s epochs in ``agent_outer``; 1 everywhere with ``simultaneous``);
-    and the objective and its gradient equal the independent formula (HAPPO eq. 11 / HAA2C) with that factor."""
+    and the objective and its gradient equal the independent formula (HAPPO eq. 11 / HAA2C) with that factor
+    (and with advantages normalised over the whole batch for ``adv_norm="batch"``)."""
     s = make_setup(algo, n=1000, lr=0.05, ppo_epoch=4, actor_num_mini_batch=2, granularity=granularity,
-                   simultaneous=simultaneous)
+                   simultaneous=simultaneous, adv_norm=adv_norm)
     spy = Spy(monkeypatch, s)
     s.update()
     rec = spy.rec
@@ -627,12 +640,13 @@ def test_masked_actions_get_zero_probability_and_zero_gradient(monkeypatch: pyte
             assert bool((p[s.states == 0, 2] == 0).all())
 
 
-@pytest.mark.parametrize("algo", ["happo", "haa2c", "mappo", "ippo"])
-def test_entropy_bonus_raises_the_entropy_when_advantages_are_zero(monkeypatch: pytest.MonkeyPatch, algo: str) -> None:
+@pytest.mark.parametrize("algo,kw", [("happo", {}), ("happo", {"granularity": "minibatch_outer"}), ("haa2c", {}),
+                                     ("mappo", {}), ("ippo", {})])
+def test_entropy_bonus_raises_the_entropy_when_advantages_are_zero(algo: str, kw: dict) -> None:
     """With ``A = 0`` the only force is ``+ c_H H``: every agent's mean entropy over the batch states goes up,
-    each first Adam step moves every logit parameter in the direction of ``+ grad H`` (sign-wise), and without the
-    bonus (``c_H = 0``) nothing moves."""
-    s = make_setup(algo, n=400, zero_adv=True, lr=0.05, ppo_epoch=2, entropy_coef=0.05, scale=1.5)
+    every logit weight moves in the direction of ``+ grad H`` (sign-wise; Adam's first steps follow the gradient's
+    sign), and without the bonus (``c_H = 0``) nothing moves."""
+    s = make_setup(algo, n=400, zero_adv=True, lr=0.05, ppo_epoch=2, entropy_coef=0.05, scale=1.5, **kw)
 
     def entropies(actors) -> Tensor:
         with torch.no_grad():
@@ -651,7 +665,7 @@ def test_entropy_bonus_raises_the_entropy_when_advantages_are_zero(monkeypatch: 
         move = lin.weight.detach() - w0
         strong = gh.abs() > 1e-3
         assert bool((torch.sign(move[strong]) == torch.sign(gh[strong])).all()), (move, gh)
-    still = make_setup(algo, n=400, zero_adv=True, lr=0.05, ppo_epoch=2, entropy_coef=0.0, scale=1.5)
+    still = make_setup(algo, n=400, zero_adv=True, lr=0.05, ppo_epoch=2, entropy_coef=0.0, scale=1.5, **kw)
     w_before = [lin.weight.detach().clone() for lin in _linear_heads(still.agent)]
     still.update()
     assert all(torch.equal(lin.weight.detach(), w) for lin, w in zip(_linear_heads(still.agent), w_before))

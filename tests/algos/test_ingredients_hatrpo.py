@@ -135,6 +135,15 @@ class _Spy:
             self.current = i
             return result
 
+        step = actor_updates.natural_step
+        self.steps: dict[int, tuple[Tensor, Tensor, float]] = {}  # agent -> (g, full_step, max_kl)
+
+        def spy_natural_step(g, fvp_, max_kl, *args, **kwargs):
+            full, expected = step(g, fvp_, max_kl, *args, **kwargs)
+            self.steps[self.current] = (g.detach().clone(), full.detach().clone(), float(max_kl))
+            return full, expected
+
+        monkeypatch.setattr(actor_updates, "natural_step", spy_natural_step)
         monkeypatch.setattr(actor_updates, "_trainable", spy_trainable)
         monkeypatch.setattr(actor_updates, "fisher_vector_product", spy_fvp)
         monkeypatch.setattr(actor_updates, "backtracking_line_search", spy_ls)
@@ -285,3 +294,28 @@ def test_masked_actions_keep_zero_probability_and_their_logits_never_move() -> N
         with torch.no_grad():
             probs = agent.actors.distribution_agent(i, batch.obs[:, i], batch.avail[:, i]).probs
         assert bool((probs[states == 0, 2] == 0).all())
+
+
+def test_step_is_the_natural_gradient_step_of_eq_8_with_the_configured_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HATRPO eq. (8): the full step handed to the line search is ``sqrt(2 delta / g^T H^+ g) H^+ g`` with ``H``
+    the Hessian of ``E KL(old || pi_theta)`` at theta_old, built here independently (double backprop through a
+    deep copy, torch.distributions; pseudo-inverse because the softmax Fisher is singular along the logits'
+    constant direction), ``g`` the surrogate gradient and ``delta = kl_threshold``; with a small delta the true
+    KL of that full step is delta to within 5% (the quadratic model)."""
+    delta = 1e-3
+    agent, batch, _ = _discrete_setup(kl_threshold=delta)
+    spy = _Spy(monkeypatch, agent, batch)
+    actor_updates.run(agent, batch)
+    assert sorted(spy.steps) == [0, 1, 2]
+    first_kl = {}
+    for i, got, true in spy.ls_pairs:
+        first_kl.setdefault(i, true)
+    for i, (g, full, max_kl) in spy.steps.items():
+        assert max_kl == delta
+        dim = g.numel()
+        H = torch.stack([spy._independent_hvp(i, e) for e in torch.eye(dim)]).double()
+        x = torch.linalg.pinv(H, hermitian=True, rtol=1e-6) @ g.double()
+        expected = torch.sqrt(2 * delta / (g.double() @ x)) * x
+        assert torch.allclose(full.double(), expected, rtol=2e-3, atol=1e-5 * float(expected.abs().max())), \
+            (i, full, expected)
+        assert first_kl[i] == pytest.approx(delta, rel=0.05), (i, first_kl[i])
