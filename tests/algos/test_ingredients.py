@@ -517,10 +517,13 @@ def _adv_table(s: Setup, i: int) -> np.ndarray:
     return s.game.reward - b
 
 
-def test_sampled_objective_with_a_factor_of_one_would_be_rejected_by_the_clt_check() -> None:
-    """Power of the oracle test above: with the factor left at 1 (``pibar = pi``) the HAPPO gradient of the last
-    agent misses the exact ``grad L^{i_{1:3}}`` by more than ``K_SE`` standard errors on this set-up."""
-    s = make_setup("happo", n=20000, lr=0.1, ppo_epoch=5, fixed_order=True)
+@pytest.mark.parametrize("algo", ["happo", "haa2c", "hatrpo"])
+def test_sampled_gradient_with_a_factor_of_one_would_be_rejected_by_the_clt_check(algo: str) -> None:
+    """Power of the oracle test above: with the factor left at 1 (``pibar = pi``) the sampled gradient of the
+    last agent misses the exact ``grad L^{i_{1:3}}`` by more than ``2 K_SE`` standard errors on a set-up like the oracle test's (fixed
+    order; measured: |z| = 27 HAPPO, 39 HAA2C, 20 HATRPO)."""
+    kw: dict[str, Any] = dict(kl_threshold=0.05) if algo == "hatrpo" else dict(lr=0.1, ppo_epoch=5)
+    s = make_setup(algo, n=20000, fixed_order=True, **kw)
     pre_tables = tables(s.agent.actors, s.env)
     pre = copy.deepcopy(s.agent.actors)
     snapshots: dict[int, list[np.ndarray]] = {}

@@ -24,7 +24,7 @@ import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
 from seqmarl.algos import actor_updates, make_agent
-from seqmarl.algos.actor_updates import Batch
+from seqmarl.algos.actor_updates import Batch, FrozenDistribution
 from seqmarl.envs import make
 from seqmarl.theory import games
 
@@ -319,3 +319,34 @@ def test_step_is_the_natural_gradient_step_of_eq_8_with_the_configured_delta(mon
         assert torch.allclose(full.double(), expected, rtol=2e-3, atol=1e-5 * float(expected.abs().max())), \
             (i, full, expected)
         assert first_kl[i] == pytest.approx(delta, rel=0.05), (i, first_kl[i])
+
+
+def test_frozen_distribution_does_not_follow_in_place_parameter_updates() -> None:
+    """The Gaussian head's ``log_std`` in a distribution is a VIEW of the parameter (the Part-1 bug's root):
+    an in-place update moves it. :class:`FrozenDistribution` holds copies that stay put (Gaussian and
+    categorical), and ``_agent_kl`` refuses anything else."""
+    env = make("gaussian/a1a2", num_envs=1, seed=0)
+    agent = make_agent("hatrpo", env.spec, seed=0, hidden=())
+    obs = torch.ones(4, 1)
+    head = agent.actors.actor_of(0).head
+    with torch.no_grad():
+        live = agent.actors.distribution_agent(0, obs)
+        frozen = FrozenDistribution.of(live)
+        before = frozen.log_std.clone()
+        head.log_std.add_(0.5)
+        head.linear.bias.add_(1.0)
+    assert torch.equal(frozen.log_std, before) and torch.equal(frozen.std, before.exp())
+    assert not torch.equal(frozen.mean, agent.actors.distribution_agent(0, obs).mean)
+    disc = make_agent("hatrpo", make("matrix/climbing", num_envs=1).spec, seed=0, hidden=())
+    with torch.no_grad():
+        cat = disc.actors.distribution_agent(0, torch.ones(4, 1))
+        fz = FrozenDistribution.of(cat)
+        p0 = fz.probs.clone()
+        disc.actors.actor_of(0).head.linear.bias.add_(torch.tensor([1.0, 0.0, -1.0]))
+    assert torch.equal(fz.probs, p0) and torch.allclose(fz.log_probs_all.exp(), p0)
+    batch = Batch(obs=torch.ones(4, 2, 1), state=torch.ones(4, 1), avail=None, actions=torch.zeros(4, 2, dtype=torch.long),
+                  old_log_probs=torch.zeros(4, 2), advantages=torch.zeros(4, 2), returns=torch.zeros(4),
+                  raw_values=torch.zeros(4))
+    assert float(actor_updates._agent_kl(disc, 0, batch, fz).detach()) > 0
+    with pytest.raises(TypeError, match="FrozenDistribution"):
+        actor_updates._agent_kl(disc, 0, batch, cat)
