@@ -24,7 +24,7 @@ import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
 from seqmarl.algos import actor_updates, make_agent
-from seqmarl.algos.actor_updates import Batch, FrozenDistribution
+from seqmarl.algos.actor_updates import Batch
 from seqmarl.envs import make
 from seqmarl.theory import games
 
@@ -325,6 +325,8 @@ def test_frozen_distribution_does_not_follow_in_place_parameter_updates() -> Non
     """The Gaussian head's ``log_std`` in a distribution is a VIEW of the parameter (the Part-1 bug's root):
     an in-place update moves it. :class:`FrozenDistribution` holds copies that stay put (Gaussian and
     categorical), and ``_agent_kl`` refuses anything else."""
+    from seqmarl.algos.actor_updates import FrozenDistribution  # here, so the file also runs on the pre-fix code
+
     env = make("gaussian/a1a2", num_envs=1, seed=0)
     agent = make_agent("hatrpo", env.spec, seed=0, hidden=())
     obs = torch.ones(4, 1)
