@@ -82,23 +82,30 @@ class KLTilt:
         return np.where(self.supp, self.q / (x[:, None] + self.d), 0.0).sum(axis=1)
 
     def _kl_parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(inv, Z, u, KL)`` at normalised ``x``: ``inv = 1/(x+d)``, ``u_a = (x + d_a) Z = q_a / P_a`` and
+        """``(inv, Z, u, KL)`` at normalised ``x``: ``inv = 1/(x+d)``, ``u_a = (x + d_a) Z = q_a / P_a = 1 + e_a``
+        with ``e_a = d_a Z - W``, ``W = sum_a q_a d_a / (x + d_a)`` (as ``x Z + W = 1``), and
 
-            KL = sum_a q_a [log u_a - e_a] + sum_a q_a (dbar - d_a)^2 / ((x + d_a)(x + dbar)),   e_a = d_a Z - W,
+            KL = sum_a q_a log u_a                                                       (direct)
+               = sum_a q_a [log1p(e_a) - e_a] + sum_a q_a (dbar - d_a)^2 / ((x + d_a)(x + dbar))   (near q)
 
-        (``sum_a q_a e_a`` equals the last sum exactly, and ``log u - e = log1p(e) - e`` is computed without
-        cancellation when ``|e|`` is small), so KL keeps its relative accuracy when ``P ~ q``."""
+        (``sum_a q_a e_a`` equals the last sum exactly). Near ``q`` (every ``|e_a| < 1/2``) the second form keeps
+        the relative accuracy of a tiny KL, where the direct sum would cancel; far from ``q`` its two sums are
+        both huge and cancel catastrophically (an action with ``P_a -> 0`` has ``e_a -> inf``), so there the direct
+        form is used: its absolute error is about ``eps (1 + max_a |log u_a|)``, small next to a KL that is not
+        itself tiny (some ``|e_a| >= 1/2``)."""
         inv = np.where(self.supp, 1.0 / (x[:, None] + self.d), 0.0)
         z = (self.q * inv).sum(axis=1)
         w = (self.q * self.d * inv).sum(axis=1)
         e = np.where(self.supp, self.d * z[:, None] - w[:, None], 0.0)
         u = np.where(self.supp, (x[:, None] + self.d) * z[:, None], 1.0)
-        small = np.abs(e) < 0.5
+        near = np.all(np.abs(e) < 0.5, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            curvature = np.where(small, np.log1p(np.where(small, e, 0.0)) - e, np.log(u) - e)
+            curvature = np.where(near[:, None], np.log1p(np.where(near[:, None], e, 0.0)) - e, 0.0)
+            direct = np.where(self.supp, self.q * np.log(u), 0.0).sum(axis=1)
         dbar = (self.q * self.d).sum(axis=1, keepdims=True)
         spread = np.where(self.supp, self.q * (dbar - self.d) ** 2 * inv / (x[:, None] + dbar), 0.0).sum(axis=1)
-        kl = np.where(self.supp, self.q * curvature, 0.0).sum(axis=1) + spread
+        close = np.where(self.supp, self.q * curvature, 0.0).sum(axis=1) + spread
+        kl = np.where(near, close, direct)
         return inv, z, u, np.maximum(kl, 0.0)
 
     def x_regime(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
