@@ -131,12 +131,20 @@ def make_setup(algo: str, n: int = 2000, seed: int = 0, *, mask: bool = False, z
         elif centralised:
             values = torch.zeros(n)
         else:
-            per = 0.3 * torch.arange(N_AGENTS, dtype=torch.float32) if baseline == "per_agent" else torch.zeros(N_AGENTS)
+            per = torch.zeros(N_AGENTS)
+            if baseline == "per_agent":
+                per = 0.3 * torch.arange(N_AGENTS, dtype=torch.float32)
             values = per.expand(n, N_AGENTS).clone()
     return Setup(agent, env, game, states, obs, actions, rewards, values, avail)
 
 
 # ================================================================================================ spy
+def _rel_err(got: Tensor, ref: Tensor) -> float:
+    """``|got - ref| / max(1, |ref|)`` of two scalars."""
+    g, r = float(got.detach()), float(ref.detach())
+    return abs(g - r) / max(1.0, abs(r))
+
+
 @dataclass
 class Record:
     order: list[int] = field(default_factory=list)
@@ -299,7 +307,7 @@ class Spy:
                 rec.product_vs_factor_gap = max(rec.product_vs_factor_gap, float((ind - other).abs()))
         else:
             ind = (f_exact * r * adv).mean()
-        rec.objective_err.append(abs(float(objective.detach()) - float(ind.detach())) / max(1.0, abs(float(ind.detach()))))
+        rec.objective_err.append(_rel_err(objective, ind))
         g_alg, g_ind = self._grad(objective, i), self._grad(ind, i)
         rec.grad_err.append(max(float((g_alg[k] - g_ind[k]).abs().max()) for k in g_alg))
         if i not in rec.first_grad:
@@ -316,7 +324,7 @@ class Spy:
         adv = self.adv_seen()[idx]
         r = torch.stack([self.ratio_ind(i, idx) for i in range(N_AGENTS)], dim=-1)
         ind = torch.minimum(r * adv, r.clamp(1 - EPS, 1 + EPS) * adv).mean()
-        rec.objective_err.append(abs(float(out.detach()) - float(ind.detach())) / max(1.0, abs(float(ind.detach()))))
+        rec.objective_err.append(_rel_err(out, ind))
         agents = [0] if self.agent.actors.share else list(range(N_AGENTS))
         for i in agents:
             g_alg, g_ind = self._grad(out, i), self._grad(ind, i)
@@ -452,20 +460,22 @@ def test_factor_is_the_exact_product_of_the_earlier_agents_ratios(monkeypatch: p
         assert spread > 0.2, spread
 
 
-@pytest.mark.parametrize("algo", ["happo", "haa2c", "hatrpo", "mappo", "ippo"])
+@pytest.mark.parametrize("algo", ["happo", "haa2c", "hatrpo", "mappo", "ippo", "mappo_shared"])
 def test_first_step_gradient_matches_the_exact_surrogate_gradient(monkeypatch: pytest.MonkeyPatch, algo: str) -> None:
     """Oracle (ICLR22 Prop. 3, eq. 10): for every agent ``i_m`` the gradient of its first objective (HATRPO: the
     ``g`` handed to the natural step) is the sample mean of ``M grad log pi^{i_m}`` with the EXACT factor, and
     lies within ``K_SE`` standard errors of ``grad L^{i_{1:m}}(pibar^{i_{1:m-1}}, pi^{i_m}_theta)`` of the exact
     oracle, with ``pibar`` the earlier agents' updated tables (MAPPO/IPPO: ``pibar = pi``, one ``1/n`` weight per
-    agent in the joint mean; IPPO uses per-agent baselines). Also: at ``r = 1`` HAPPO/HAA2C's objective
+    agent in the joint mean; IPPO uses per-agent baselines; shared MAPPO: the sum over agents of those gradients
+    through the one actor). Also: at ``r = 1`` HAPPO/HAA2C's objective
     matches ``E_{a ~ pi}[M]`` with ``M = theory.multiagent.estimator_m``."""
     overrides: dict[str, Any] = dict(lr=0.1, ppo_epoch=5)
     if algo == "hatrpo":
         overrides = dict(kl_threshold=0.05)
     if algo in ("mappo", "ippo"):
         overrides["share_param"] = False
-    s = make_setup(algo, n=20000, baseline="per_agent", **overrides)
+    shared = algo == "mappo_shared"
+    s = make_setup("mappo" if shared else algo, n=20000, baseline="per_agent", **overrides)
     pre_tables = tables(s.agent.actors, s.env)
     pre = copy.deepcopy(s.agent.actors)
     snapshots: dict[int, list[np.ndarray]] = {}
@@ -482,6 +492,15 @@ def test_first_step_gradient_matches_the_exact_surrogate_gradient(monkeypatch: p
     s.update()
     rec = spy.rec
     adv = s.advantages()
+    if shared:  # one actor: the gradient is (1/n) sum_i grad L^i through the same logits
+        linear = pre.actors[0].head.linear
+        parts = [exact_gradient(s, pre_tables, [], [], i, linear, 1.0 / N_AGENTS) for i in range(N_AGENTS)]
+        exact = {k: sum(p[k] for p in parts) for k in parts[0]}
+        idx = rec.first_idx[0]
+        terms = per_sample_terms(s, list(range(N_AGENTS)), torch.ones(idx.numel(), dtype=torch.float64), adv[idx],
+                                 pre, idx, share=True)
+        assert assert_clt(rec.first_grad[0], terms, exact, "mappo shared") < K_SE
+        return
     zs = []
     for i in range(N_AGENTS):
         if algo in ("mappo", "ippo"):
@@ -520,8 +539,8 @@ def _adv_table(s: Setup, i: int) -> np.ndarray:
 @pytest.mark.parametrize("algo", ["happo", "haa2c", "hatrpo"])
 def test_sampled_gradient_with_a_factor_of_one_would_be_rejected_by_the_clt_check(algo: str) -> None:
     """Power of the oracle test above: with the factor left at 1 (``pibar = pi``) the sampled gradient of the
-    last agent misses the exact ``grad L^{i_{1:3}}`` by more than ``2 K_SE`` standard errors on a set-up like the oracle test's (fixed
-    order; measured: |z| = 27 HAPPO, 39 HAA2C, 20 HATRPO)."""
+    last agent misses the exact ``grad L^{i_{1:3}}`` by more than ``2 K_SE`` standard errors on a set-up like the
+    oracle test's (fixed order; measured: |z| = 27 HAPPO, 39 HAA2C, 20 HATRPO)."""
     kw: dict[str, Any] = dict(kl_threshold=0.05) if algo == "hatrpo" else dict(lr=0.1, ppo_epoch=5)
     s = make_setup(algo, n=20000, fixed_order=True, **kw)
     pre_tables = tables(s.agent.actors, s.env)

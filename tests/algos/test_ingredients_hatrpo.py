@@ -346,9 +346,9 @@ def test_frozen_distribution_does_not_follow_in_place_parameter_updates() -> Non
         p0 = fz.probs.clone()
         disc.actors.actor_of(0).head.linear.bias.add_(torch.tensor([1.0, 0.0, -1.0]))
     assert torch.equal(fz.probs, p0) and torch.allclose(fz.log_probs_all.exp(), p0)
-    batch = Batch(obs=torch.ones(4, 2, 1), state=torch.ones(4, 1), avail=None, actions=torch.zeros(4, 2, dtype=torch.long),
-                  old_log_probs=torch.zeros(4, 2), advantages=torch.zeros(4, 2), returns=torch.zeros(4),
-                  raw_values=torch.zeros(4))
+    batch = Batch(obs=torch.ones(4, 2, 1), state=torch.ones(4, 1), avail=None,
+                  actions=torch.zeros(4, 2, dtype=torch.long), old_log_probs=torch.zeros(4, 2),
+                  advantages=torch.zeros(4, 2), returns=torch.zeros(4), raw_values=torch.zeros(4))
     assert float(actor_updates._agent_kl(disc, 0, batch, fz).detach()) > 0
     with pytest.raises(TypeError, match="FrozenDistribution"):
         actor_updates._agent_kl(disc, 0, batch, cat)
