@@ -10,6 +10,8 @@ One dataclass per algorithm; :func:`config_for` maps an algorithm name to its co
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -152,8 +154,32 @@ class OnPolicyConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    _INTS = ("ppo_epoch", "critic_epoch", "actor_num_mini_batch", "critic_num_mini_batch", "cg_iters", "ls_steps")
+    _FLOATS = ("lr", "critic_lr", "gamma", "gae_lambda", "clip", "entropy_coef", "max_grad_norm", "huber_delta",
+               "value_clip", "kl_threshold", "backtrack_coeff", "accept_ratio", "fvp_damping", "log_std_init",
+               "std_x_coef", "std_y_coef", "gain", "opti_eps", "weight_decay", "value_loss_coef")
+
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad field."""
+        """Raise ``ValueError``/``TypeError`` naming the first bad field."""
+        for name in self._INTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        for name in self._FLOATS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        hidden = self.hidden
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (tuple, list)) or any(
+                isinstance(h, bool) or not isinstance(h, numbers.Integral) for h in hidden):
+            raise TypeError(f"hidden must be a tuple of layer sizes such as (64, 64), got {hidden!r}")
+        self.hidden = tuple(int(h) for h in hidden)
+        for name in ("activation", "granularity", "ratio_aggregation", "adv_norm", "critic", "actor_update",
+                     "std_param", "value_norm_update"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
         for name, choices in self._CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -21,6 +21,7 @@ environment's whole rollout (see :mod:`seqmarl.algos.actor_updates`).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict
 from typing import Any
 
@@ -104,6 +105,10 @@ class OnPolicyAgent:
     def __init__(self, spec: EnvSpec, config: OnPolicyConfig, device: str | torch.device = "cpu", seed: int = 0):
         if not isinstance(config, OnPolicyConfig):
             raise TypeError(f"config must be an OnPolicyConfig, got {type(config).__name__}")
+        if not isinstance(spec, EnvSpec):
+            raise TypeError(f"spec must be an environment's EnvSpec (env.spec), got {spec!r} ({type(spec).__name__})")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         config.validate()
         self.spec = spec
         self.config = config

@@ -48,6 +48,9 @@ import torch
 __all__ = ["AgentSpace", "EnvSpec", "Step", "MultiAgentEnv", "as_device"]
 
 
+MAX_ENV_BYTES = 16 * 2**30  # a batched env whose per-step buffers would exceed this is refused before allocating
+
+
 def as_device(device: str | torch.device | None) -> torch.device:
     """Normalise ``device`` (a string, ``torch.device`` or ``None`` meaning cpu) to a ``torch.device``."""
     if device is None:
@@ -258,6 +261,11 @@ class MultiAgentEnv(ABC):
             raise TypeError(f"spec must be an EnvSpec, got {type(spec).__name__}")
         self._spec = spec
         self._num_envs = _check_int(num_envs, "num_envs", 1)
+        per_env = 4 * (3 * (spec.n_agents * spec.obs_dim + spec.state_dim) + 4 * spec.n_agents * 8 + 16)
+        if self._num_envs * per_env > MAX_ENV_BYTES:
+            raise ValueError(f"num_envs={self._num_envs:,} would need about {self._num_envs * per_env / 2**30:,.1f} GiB "
+                             f"for one step's buffers alone (limit {MAX_ENV_BYTES / 2**30:.0f} GiB, "
+                             "seqmarl.envs.base.MAX_ENV_BYTES)")
         self._device = as_device(device)
         if seed is not None:
             seed = _check_int(seed, "seed", 0)

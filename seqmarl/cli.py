@@ -78,7 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns.overrides = extra
     if extra and ns.command == "verify":
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
-    return _COMMANDS[ns.command][2](ns)
+    if ns.command in ("train", "validate") and not extra:
+        # a bare `seqmarl train` prints its usage instead of starting a default run
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[ns.command].print_help()
+        return 2
+    try:
+        return _COMMANDS[ns.command][2](ns)
+    except ValueError as exc:
+        if ns.command == "verify" and str(exc).startswith("unknown check"):  # --only with a wrong name
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -19,6 +19,35 @@ def _check_int(value: object, name: str, minimum: int) -> int:
     return int(value)
 
 
+MAX_GAME_BYTES = 4 * 2**30  # reward + transition tables above this are refused before allocating
+
+
+def check_game_size(n_states: int, n_actions: Sequence[int] | tuple[int, int], what: str) -> None:
+    """Raise ``ValueError`` if the game's reward and transition tables (float64) would exceed
+    :data:`MAX_GAME_BYTES`, naming the size they would need. ``n_actions`` is one count per agent, or
+    ``(count, n_agents)`` given as a dict ``{"each": count, "agents": n}`` for huge agent numbers."""
+    if isinstance(n_actions, dict):
+        each, agents = int(n_actions["each"]), int(n_actions["agents"])
+        joint = 1 if each <= 1 else each ** agents if agents < 4096 else 2**4096
+    else:
+        joint = 1
+        for a in n_actions:
+            joint *= int(a)
+    need = 8 * n_states * joint * (1 + n_states)
+    if need > MAX_GAME_BYTES:
+        gib = f"{need / 2**30:,.1f}" if need < 2**1000 else f"more than 2^{need.bit_length() - 31:,}"
+        count = f"{joint:,}" if joint < 10**30 else f"about 2^{joint.bit_length() - 1:,}"
+        raise ValueError(f"{what} has {count} joint actions x {n_states} state(s): its reward and transition "
+                         f"tables would need {gib} GiB (limit {MAX_GAME_BYTES / 2**30:.0f} GiB, "
+                         "seqmarl.theory.games.MAX_GAME_BYTES)")
+
+
+def _check_number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
 def xor(n: int = 2) -> MarkovGame:
     """HATRPO Prop. 1 game [SOURCE: ICLR22 §1.4]: n (even) agents with actions {0, 1};
     ``r(0^{n/2}, 1^{n/2}) = r(1^{n/2}, 0^{n/2}) = 1`` and 0 otherwise. ``xor(2)`` is Fu et al.'s XOR.
@@ -26,6 +55,7 @@ def xor(n: int = 2) -> MarkovGame:
     n = _check_int(n, "n", 2)
     if n % 2:
         raise ValueError(f"n must be even (the first half plays one action, the second half the other), got {n}")
+    check_game_size(1, {"each": 2, "agents": n}, f"xor(n={n})")
     payoff = np.zeros((2,) * n)
     half = n // 2
     payoff[(0,) * half + (1,) * half] = 1.0
@@ -37,6 +67,7 @@ def permutation(n: int = 3) -> MarkovGame:
     """Fu et al.'s n-player permutation game [SOURCE: Fu-code]: n agents with n actions each,
     reward 1 iff all actions are distinct."""
     n = _check_int(n, "n", 2)
+    check_game_size(1, {"each": n, "agents": n}, f"permutation(n={n})")
     grids = np.indices((n,) * n).reshape(n, -1).T
     ordered = np.sort(grids, axis=1)
     distinct = np.all(np.diff(ordered, axis=1) != 0, axis=1).astype(np.float64)
@@ -51,7 +82,7 @@ def climbing() -> MarkovGame:
 
 def penalty(k: float = -100.0) -> MarkovGame:
     """Penalty game with miscoordination penalty ``k <= 0`` (theory.md §8)."""
-    k = float(k)
+    k = _check_number(k, "k")
     if not np.isfinite(k) or k > 0:
         raise ValueError(f"k must be a finite number <= 0, got {k}")
     payoff = np.array([[10.0, 0.0, k], [0.0, 2.0, 0.0], [k, 0.0, 10.0]])
@@ -79,13 +110,18 @@ def random_game(
     n_agents = _check_int(n_agents, "n_agents", 1)
     n_states = _check_int(n_states, "n_states", 1)
     if isinstance(n_actions, (int, np.integer)):
+        check_game_size(n_states, {"each": _check_int(n_actions, "n_actions", 1), "agents": n_agents},
+                        f"random_game(n_agents={n_agents}, n_actions={n_actions}, n_states={n_states})")
         actions = (_check_int(n_actions, "n_actions", 1),) * n_agents
     else:
         actions = tuple(_check_int(a, "n_actions[i]", 1) for a in n_actions)
         if len(actions) != n_agents:
             raise ValueError(f"n_actions must have one entry per agent ({n_agents}), got {len(actions)}")
+    dirichlet_alpha = _check_number(dirichlet_alpha, "dirichlet_alpha")
+    gamma = _check_number(gamma, "gamma")
     if not np.isfinite(dirichlet_alpha) or dirichlet_alpha <= 0:
         raise ValueError(f"dirichlet_alpha must be > 0, got {dirichlet_alpha}")
+    check_game_size(n_states, actions, f"random_game(n_states={n_states}, n_actions={actions})")
     shape = (n_states, *actions)
     reward = rng.standard_normal(shape)
     transition = rng.dirichlet(np.full(n_states, dirichlet_alpha), size=shape)

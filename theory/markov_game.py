@@ -14,7 +14,17 @@ import numpy as np
 STOCHASTIC_TOL = 1e-9
 
 
+def _has_complex(value: object) -> bool:
+    if isinstance(value, complex):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_complex(v) for v in value)
+    return bool(np.iscomplexobj(value))
+
+
 def _as_float_array(value: object, name: str) -> np.ndarray:
+    if _has_complex(value):
+        raise TypeError(f"{name} must be an array of real numbers, got complex values")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:

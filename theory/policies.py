@@ -118,6 +118,14 @@ class Factorized(Policy):
 
     @classmethod
     def uniform(cls, n_states: int, n_actions: Sequence[int]) -> "Factorized":
+        """Uniform tables; ``n_states >= 1`` and every action count ``>= 1``."""
+        if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)) or n_states < 1:
+            raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}")
+        if isinstance(n_actions, (str, bytes)) or not hasattr(n_actions, "__iter__"):
+            raise TypeError(f"n_actions must be a sequence of action counts, got {n_actions!r}")
+        n_actions = list(n_actions)
+        if not n_actions or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) or a < 1 for a in n_actions):
+            raise ValueError(f"n_actions must be a non-empty sequence of integers >= 1, got {n_actions!r}")
         return cls([np.full((n_states, a), 1.0 / a) for a in n_actions])
 
     @classmethod
@@ -159,6 +167,11 @@ class AutoRegressive(Policy):
     """
 
     def __init__(self, order: Sequence[int], conditionals: Sequence[np.ndarray]):
+        if isinstance(order, (str, bytes)) or not hasattr(order, "__iter__"):
+            raise TypeError(f"order must be a sequence of agent indices (a permutation of 0..n-1), got {order!r}")
+        order = tuple(order)
+        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in order):
+            raise TypeError(f"order must hold integer agent indices (a permutation of 0..n-1), got {order!r}")
         order = tuple(int(i) for i in order)
         n = len(order)
         if sorted(order) != list(range(n)):
