@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("train", "validate") and ("--help" in args or "-h" in args):
+        algos = [a.split("=", 1)[1] for a in args if a.startswith("algo=")]
+        if algos:  # `seqmarl train algo=happo --help`: the algorithm's fields
+            from seqmarl.train import _config_main
+
+            return _config_main(argparse.Namespace(algo=algos[-1]))
     ns, extra = parser.parse_known_args(argv)
     if ns.command is None:
         parser.print_help()

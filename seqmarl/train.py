@@ -215,11 +215,85 @@ def plot_curve(rows: list[dict], path: Path, key: str) -> None:
     plt.close(fig)
 
 
+def top_level_help() -> str:
+    """The algorithms, the environments and every top-level key with its default (``train/validate --help``)."""
+    from dataclasses import MISSING, fields
+
+    from seqmarl.algos import known_algorithms
+    from seqmarl.envs import registry
+
+    lines = [f"algorithms: {', '.join(known_algorithms())}  (fields: seqmarl config ALGO, or algo=ALGO --help)",
+             f"environments: {', '.join(registry.known_envs())}", "", "top-level keys (default):"]
+    for f in fields(RunConfig):
+        if f.name in ("env_kwargs", "algo_kwargs"):
+            continue
+        default = f.default if f.default is not MISSING else None
+        lines.append(f"  {f.name}={'none' if default is None else str(default).lower() if isinstance(default, bool) else default}")
+    lines += ["", "env.<arg>=VALUE: the env factory's arguments (e.g. env.n_agents=4); algo.<field>=VALUE: the "
+              "algorithm's config fields; preset=harl: HARL's defaults (docs/harl_differences.md)"]
+    return "\n".join(lines)
+
+
+def algo_fields(algo: str) -> list[tuple[str, Any, str]]:
+    """``(field, default, documentation with source)`` for every config field of ``algo``."""
+    import inspect
+    import re
+    from dataclasses import fields
+
+    from seqmarl.algos import config_for
+
+    cls = config_for(algo)
+    doc = inspect.getdoc(cls.__mro__[-2] if cls.__mro__[-2] is not object else cls) or ""
+    base_doc = inspect.getdoc(cls.__mro__[1]) if len(cls.__mro__) > 2 else ""
+    entries: dict[str, str] = {}
+    for text in (base_doc or "", doc):
+        for block in re.split(r"\n(?=\s{4}[a-z_][a-z_0-9, /]*:)", text):
+            head, _, body = block.strip().partition(":")
+            for name in re.split(r"[ ,/]+", head):
+                if name and name not in entries:
+                    entries[name] = " ".join(body.split())
+    src = inspect.getsource(cls.__mro__[1]) if len(cls.__mro__) > 2 else ""
+    for m in re.finditer(r"^\s+(\w+): [^=\n]+= [^#\n]+# (.+)$", src, re.M):
+        entries.setdefault(m.group(1), "")
+        if m.group(2) not in entries[m.group(1)]:
+            entries[m.group(1)] = (entries[m.group(1)] + " [" + m.group(2).strip() + "]").strip()
+    out = []
+    instance = cls()
+    for f in fields(cls):
+        if not f.name.startswith("_"):
+            out.append((f.name, getattr(instance, f.name), entries.get(f.name, "")))
+    return out
+
+
+def print_algo_fields(algo: str) -> None:
+    from seqmarl.algos import config_for
+
+    cls = config_for(algo)
+    print(f"algo={algo} ({cls.__name__}): algo.<field>=VALUE, default and source (docs: seqmarl/algos/configs.py)")
+    for name, default, text in algo_fields(algo):
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default).lower() if isinstance(default, bool) else default
+        print(f"  {name}={shown}" + (f"  — {text}" if text else ""))
+
+
 def _args(p: argparse.ArgumentParser) -> None:
     p.usage = "seqmarl train key=value ... (e.g. algo=happo env=matrix/xor env.n_agents=4 seed=0)"
-    p.epilog = ("keys: algo, env, seed, device, num_envs, total_steps, rollout_length, eval_interval, eval_episodes, "
-                "checkpoint_interval, log_interval, run_dir, resume, progress, tensorboard, preset (harl: HARL's "
-                "defaults, docs/harl_differences.md); env.<arg>; algo.<field>")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = top_level_help()
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("algo", help="algorithm name")
+
+
+@command("config", "list an algorithm's config fields with defaults and sources: seqmarl config happo", _config_args)
+def _config_main(ns: argparse.Namespace) -> int:
+    from seqmarl.algos import known_algorithms
+
+    if ns.algo not in known_algorithms():
+        print(f"error: unknown algo {ns.algo!r}; known algorithms: {known_algorithms()}", file=sys.stderr)
+        return 2
+    print_algo_fields(ns.algo)
+    return 0
 
 
 @command("train", "train an algorithm: seqmarl train algo=happo env=matrix/xor env.n_agents=4 seed=0", _args)

@@ -209,7 +209,11 @@ def plot_report(report: ValidationReport, path: Path) -> None:
 
 
 def _args(p: argparse.ArgumentParser) -> None:
+    from seqmarl.train import top_level_help
+
     p.usage = "seqmarl validate key=value ... (e.g. algo=happo env=matrix/climbing total_steps=20000)"
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "tabular envs only (matrix/...): the exact oracle needs the game's tables\n\n" + top_level_help()
 
 
 @command("validate", "train on a tabular game and check every update against the exact oracle", _args)
