@@ -189,6 +189,8 @@ def test_cli_exits_0_or_2_without_traceback(tmp_path: Path, capsys: pytest.Captu
             "progress=false", "tensorboard=false", "algo.hidden=4", "algo.ppo_epoch=1", "algo.critic_epoch=1"]
     if key in ("num_envs", "total_steps") and value.strip().isdigit() and int(value) > 64:
         value = "64"
+    if key == "run_dir" and value.strip():
+        value = str(tmp_path / f"r{next(_counter)}" / value.strip().replace("/", "_").replace("\x00", "_"))
     try:
         rc = main([command, *base, f"{key}={value}"])
     except SystemExit as exc:  # argparse usage errors
