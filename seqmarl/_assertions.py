@@ -1,7 +1,7 @@
 """``assert_monotone_improvement``: property-test a user's exact update rule for monotone ``J`` (theory.md §1.9
 Theorem 2, §2.2 Theorem 14), with hypothesis shrinking any counterexample to a small game.
 
-Re-exported as :func:`seqmarl.testing.assert_monotone_improvement`.
+Public as :func:`seqmarl.testing.assert_monotone_improvement` (import it from there).
 """
 
 from __future__ import annotations
@@ -108,6 +108,10 @@ def _describe_policy(pi: Policy, label: str) -> str:
     return f"{label} joint probs [S, A1..An] =\n{_fmt(pi.probs())}"
 
 
+class _NotMonotone(AssertionError):
+    """The failure raised inside hypothesis; re-raised as a plain ``AssertionError`` once shrinking is done."""
+
+
 def _check_int(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -126,13 +130,19 @@ def assert_monotone_improvement(
 ) -> None:
     """Assert ``J(pi_{k+1}) >= J(pi_k) - tol`` for ``n_iters`` steps of ``pi_{k+1} = update(game, pi_k, rng)``
     (the monotonic-improvement property of theory.md §1.9 Theorem 2 / §2.2 Theorem 14) on hypothesis-generated
-    games and random eta-soft product policies (eta = 0.05).
+    games and random eta-soft product policies (eta = 0.05). An example of a monotone rule is
+    :func:`seqmarl.theory.iteration.hatrpo_exact`.
 
-    ``games``: ``None`` (random games from :func:`seqmarl._strategies.markov_games`), a hypothesis strategy of
-    :class:`MarkovGame`, or a list of games. ``rng`` is ``numpy.random.default_rng`` of a drawn seed, so a
-    failure is reproducible. On failure hypothesis shrinks the example and the ``AssertionError`` reports the
-    shrunk game (sizes, gamma, reward, transition and initial arrays), the policy tables and ``J`` before and
-    after the failing step. ``seed`` fixes hypothesis' own randomness."""
+    ``update(game, pi, rng) -> Policy``: ``pi`` is a :class:`seqmarl.theory.Factorized` (later steps get what
+    ``update`` returned); ``rng`` is ``numpy.random.default_rng`` of a drawn seed, so a failure is reproducible.
+    ``games``: ``None`` (random games from :func:`seqmarl.testing.strategies.markov_games`), a hypothesis
+    strategy of :class:`seqmarl.theory.MarkovGame`, or a list of games. ``seed`` fixes hypothesis' own
+    randomness.
+
+    On failure hypothesis shrinks the example and an ``AssertionError`` reports the shrunk game (sizes, gamma,
+    reward, transition and initial arrays), every agent's policy table before and after the failing step, and
+    ``J`` before and after; pytest shows it at the caller's line, without this helper's source."""
+    __tracebackhide__ = True  # pytest: report the failure at the caller's line, not in this helper
     if not callable(update):
         raise TypeError(f"update must be callable (game, pi, rng) -> policy, got {update!r}")
     max_examples = _check_int(max_examples, "max_examples", 1)
@@ -159,6 +169,7 @@ def assert_monotone_improvement(
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+        report_multiple_bugs=False,
     )
     @given(cases())
     def check(case: tuple[MarkovGame, Factorized, int]) -> None:
@@ -172,7 +183,7 @@ def assert_monotone_improvement(
                 raise TypeError(f"update must return a Policy, got {type(nxt).__name__}")
             j_next = expected_return(game, nxt)
             if not j_next >= returns[-1] - tol:
-                raise AssertionError(
+                raise _NotMonotone(
                     f"J decreased at step {k + 1} of {n_iters}: J(pi_{k}) = {returns[-1]:.12g} -> "
                     f"J(pi_{k + 1}) = {j_next:.12g} (drop {returns[-1] - j_next:.3g} > tol {tol:g})\n"
                     f"returns so far: {[float(f'{j:.12g}') for j in returns + [j_next]]}\n"
@@ -189,4 +200,7 @@ def assert_monotone_improvement(
 
     if seed is not None:
         check = hypothesis_seed(seed)(check)
-    check()
+    try:
+        check()
+    except _NotMonotone as failure:  # the shrunk example: a plain AssertionError, without hypothesis' notes
+        raise AssertionError(str(failure)) from None
