@@ -193,26 +193,11 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
             trainer.iteration = 0
         trainer.adopt_logs()
     history = trainer.train()
-    plot_curve(trainer.history, run_dir / "return.png", key="episode_return")
+    from seqmarl import plots
+
+    plots.write_return_plot(trainer.history, run_dir / "return.png", algo=cfg.algo, env=cfg.env, seed=cfg.seed,
+                            game=getattr(env, "game", None))
     return trainer, history
-
-
-def plot_curve(rows: list[dict], path: Path, key: str) -> None:
-    """Save ``key`` against env steps as a PNG next to the metrics."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs = [r["env_steps"] for r in rows if key in r]
-    ys = [r[key] for r in rows if key in r]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(xs, ys)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel(key)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def top_level_help() -> str:

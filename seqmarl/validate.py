@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,65 @@ def oracle_run(
     return report
 
 
-def validate(cfg: RunConfig, tol: float = 1e-6) -> tuple[ValidationReport, Path]:
-    """Train ``cfg`` with an :class:`OracleTracker`; write ``validation.json`` and ``validation.png``."""
+class ValidateProgress:
+    """Trainer callback showing the oracle's progress: a rich bar (update k/N, exact J, Nash gap) on a terminal;
+    when the output is not a terminal (piped, a log file) one plain line every ~``every`` of the updates
+    (and at the last one), so a long piped run still says where it is."""
+
+    def __init__(self, report: ValidationReport, total: int, console: Any, every: float = 0.1) -> None:
+        self.report = report
+        self.total = max(int(total), 1)
+        self.console = console
+        self.every = every
+        self.start_iteration = 0
+        self._progress: Any = None
+        self._task: Any = None
+        self._last_bucket = -1
+        self._t0 = time.perf_counter()
+
+    def _info(self) -> str:
+        r = self.report
+        n_bad = len(r.violations)
+        return (f"exact J {r.returns[-1]:.4g} (J* {r.j_star:.4g})  Nash gap {r.nash_gaps[-1]:.3g}  "
+                f"entropy {r.entropies[-1]:.3g}  falls > tol {n_bad}")
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("[bold]validate"), BarColumn(),
+                                      TextColumn("{task.completed}/{task.total} updates"),
+                                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                                      console=self.console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("validate", total=self.total, info="")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __call__(self, iteration: int, agent: Any, row: dict[str, float]) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=iteration, info=self._info())
+            return
+        bucket = int(iteration / self.total / self.every + 1e-9)
+        if bucket > self._last_bucket or iteration == self.total:
+            self._last_bucket = bucket
+            self.console.print(f"validate: update {iteration}/{self.total} ({100 * iteration / self.total:.0f}%)  "
+                               f"{self._info()}  {time.perf_counter() - self._t0:.1f} s", highlight=False,
+                               markup=False, soft_wrap=True)
+            self.console.file.flush()
+
+
+def validate(cfg: RunConfig, tol: float = 1e-6, console: Any = None) -> tuple[ValidationReport, Path]:
+    """Train ``cfg`` with an :class:`OracleTracker`; write ``validation.json``, ``validation.png`` and
+    ``return.png``. With ``cfg.progress``, progress goes to ``console`` (a rich ``Console``; default stdout):
+    a bar on a terminal, plain lines every ~10% of the updates otherwise (:class:`ValidateProgress`)."""
+    import copy
+
+    from seqmarl import plots
     from seqmarl.config import resolve
     from seqmarl.train import build, fresh_run_dir
 
@@ -164,7 +222,9 @@ def validate(cfg: RunConfig, tol: float = 1e-6) -> tuple[ValidationReport, Path]
                           "history, so use algo.use_rnn=false")
     run_dir = fresh_run_dir(cfg)  # checks only; nothing is created yet
     cfg.run_dir = str(run_dir)
-    env, agent, trainer = build(cfg)
+    quiet = copy.copy(cfg)
+    quiet.progress = False  # the trainer's own bar is replaced by ValidateProgress (with the exact J)
+    env, agent, trainer = build(quiet)
     if not hasattr(env, "game"):
         raise ConfigError(f"validate needs a tabular env built from a theory game (matrix/...), got env={cfg.env}")
     game = env.game
@@ -173,39 +233,53 @@ def validate(cfg: RunConfig, tol: float = 1e-6) -> tuple[ValidationReport, Path]
     tracker = OracleTracker(env, report)
     tracker.record(agent)  # the initial policy
     trainer.callbacks.append(tracker)
+    progress = None
+    if cfg.progress:
+        if console is None:
+            from rich.console import Console
+
+            console = Console(soft_wrap=True)
+        progress = ValidateProgress(report, trainer.n_updates, console)
+        trainer.callbacks.append(progress)  # after the tracker: it shows the J just computed
     assert trainer.run_dir is not None
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
     from seqmarl.algos.trainer import _atomic_write_text
 
     _atomic_write_text(trainer.run_dir / "config.yaml", cfg.to_yaml())
-    trainer.train()
+    if progress is not None:
+        progress.start()
+    try:
+        trainer.train()
+    finally:
+        if progress is not None:
+            progress.stop()
     (trainer.run_dir / "validation.json").write_text(report.to_json())
     plot_report(report, trainer.run_dir / "validation.png")
+    plots.write_return_plot(trainer.history, trainer.run_dir / "return.png", algo=cfg.algo, env=cfg.env,
+                            seed=cfg.seed, game=game)
     return report, trainer.run_dir
 
 
 def plot_report(report: ValidationReport, path: Path) -> None:
-    import matplotlib
+    """``validation.png``: :func:`seqmarl.plots.validation_figure` (J with J*/J*_share, sizes of the falls of J,
+    Nash gap, entropy)."""
+    from seqmarl import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plots.save_figure(plots.validation_figure(report), path)
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    ax.plot(report.returns, label="exact J(π_k)")
-    ax.axhline(report.j_star, color="g", ls="--", label="J*")
-    if report.j_star_share is not None:
-        ax.axhline(report.j_star_share, color="r", ls=":", label="J*_share")
-    j = report.returns
-    bad = [k + 1 for k in range(len(j) - 1) if j[k + 1] < j[k] - report.tol]
-    if bad:
-        ax.scatter(bad, [j[k] for k in bad], color="r", s=10, label="decrease")
-    ax.set_xlabel("update")
-    ax.set_ylabel("exact return")
-    ax.set_title(f"{report.algo} on {report.env} (seed {report.seed})")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+
+def summary_lines(report: ValidationReport, run_dir: Path | None = None) -> list[str]:
+    """The final summary as plain ``key  value`` lines: one value per line, so no terminal width splits one."""
+    items = report.summary()
+    width = max(len(k) for k in items)
+    lines = [f"validate {report.algo} on {report.env} (seed {report.seed}): exact oracle after every update"]
+    for key, value in items.items():
+        shown = "none" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+        lines.append(f"  {key:<{width}}  {shown}")
+    if run_dir is not None:
+        lines.append("written:")
+        lines += [f"  {run_dir / name}" for name in ("validation.json", "validation.png", "return.png")]
+    return lines
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -219,20 +293,14 @@ def _args(p: argparse.ArgumentParser) -> None:
 @command("validate", "train on a tabular game and check every update against the exact oracle", _args)
 def _main(ns: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from seqmarl.train import run_guarded
 
     console = Console(soft_wrap=True)
-    result = run_guarded(lambda: validate(parse_overrides(ns.overrides)), console)
+    result = run_guarded(lambda: validate(parse_overrides(ns.overrides), console=console), console)
     if isinstance(result, int):
         return result
     report, run_dir = result
-    table = Table(title=f"validate {report.algo} on {report.env}")
-    table.add_column("quantity")
-    table.add_column("value")
-    for key, value in report.summary().items():
-        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-    console.print(table)
-    console.print(f"written: {run_dir / 'validation.json'}, {run_dir / 'validation.png'}")
+    for line in summary_lines(report, run_dir):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
