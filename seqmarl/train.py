@@ -293,8 +293,9 @@ def _main(ns: argparse.Namespace) -> int:
     if getattr(trainer, "already_complete", False):
         return 0
     last = history[-1] if history else {}
-    Console().print(f"run dir: {trainer.run_dir}  updates: {trainer.iteration}  env steps: {trainer.env_steps}  "
-                    f"final episode return: {last.get('episode_return', float('nan')):.4f}")
+    console.print(f"run dir: {trainer.run_dir}  updates: {trainer.iteration}  env steps: {trainer.env_steps}  "
+                  f"final episode return: {last.get('episode_return', float('nan')):.4f}", highlight=False,
+                  markup=False, soft_wrap=True)  # one line: a narrow terminal must not split a value
     return 0
 
 

@@ -80,3 +80,14 @@ def test_progress_false_prints_no_progress(tmp_path: Path, capsys: pytest.Captur
                "tensorboard=false", "progress=false", f"run_dir={tmp_path / 'q'}"])
     out = capsys.readouterr().out
     assert rc == 0 and "validate: update" not in out and "  final_J " in out
+
+
+def test_train_final_line_is_not_wrapped(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    run_dir = tmp_path / "another-long-run-directory-name"
+    assert main(["train", "algo=happo", "env=matrix/xor", "num_envs=8", "total_steps=16", "algo.hidden=8",
+                 "tensorboard=false", "progress=false", f"run_dir={run_dir}"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^run dir: {re.escape(str(run_dir))}  updates: 2  env steps: 16  final episode return: "
+                     r"-?\d+\.\d{4}$", out, re.M), out
