@@ -241,12 +241,16 @@ def solve_max_kl_penalty(old: np.ndarray, lin: np.ndarray, c: float) -> np.ndarr
 
     Epigraph form ``max sum_s <lin_s, P_s> - c t  s.t.  KL_s <= t``: the multipliers satisfy ``sum_s mu_s = c``
     and each row solves its own ball ``KL_s <= t`` with multiplier ``mu_s(t)`` (decreasing in ``t``), so ``t``
-    is the root of ``sum_s mu_s(t) = c``."""
+    is the root of ``sum_s mu_s(t) = c``. With a single row that can gain (one state, or every other row flat:
+    ``P_s = old_s`` is optimal there for any multiplier, so ``mu_s = 0``) that row's multiplier is ``c`` itself and
+    the program is the row's penalised tilt ``max <lin_s, P> - c KL_s``, solved directly."""
     if not np.isfinite(c) or c <= 0:
         raise ValueError(f"c must be a positive finite penalty, got {c}")
     tilt = KLTilt(old, lin)
     if np.all(tilt.flat):
         return tilt.q.copy()
+    if int(np.sum(~tilt.flat)) == 1:
+        return tilt.given_mu(np.where(tilt.flat, 1.0, c))[0]
     spread = float(np.max(tilt.sigma[~tilt.flat]))
     y = _decreasing_root(lambda y: float(tilt.given_kl(np.exp(y))[2].sum() - c), start=2.0 * np.log(spread / c))
     return tilt.given_kl(np.exp(y))[0]
