@@ -101,12 +101,16 @@ def stage(area: str, workdir: Path) -> bool:
             elif item.is_dir() and item.name == "core" and src == "algos":
                 shutil.copytree(item, target / "core", ignore=ignore)
     shutil.copytree(ROOT / "tests", workdir / "tests", ignore=ignore)
+    # the area folders as they are in the repository, for tests that read a source file by its path
+    for src in sorted(set(PACKAGE_DIRS.values()) - {"seqmarl"}):
+        shutil.copytree(ROOT / src, workdir / src, ignore=ignore)
     cfg = AREAS[area]
     pytest_cfg = _pytest_section()
     (workdir / "pyproject.toml").write_text(
         pytest_cfg
         + "\n[tool.mutmut]\n"
         + 'source_paths = ["seqmarl/"]\n'
+        + f"also_copy = {_toml_list(sorted(set(PACKAGE_DIRS.values()) - {'seqmarl'}))}\n"
         + f"only_mutate = {_toml_list(cfg['mutate'])}\n"
         + f"do_not_mutate_patterns = {_toml_list(NO_MUTATE_PATTERNS)}\n"
         + f"pytest_add_cli_args_test_selection = {_toml_list(cfg['tests'])}\n"
