@@ -6,35 +6,121 @@ deviation from it (for NE sets: the number of joint actions in the symmetric dif
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
+
 from seqmarl.theory import evaluate, games, optima
+from seqmarl.theory.markov_game import matrix_game
 
 from .base import Check, CheckResult, Profile
 
 
+def _exact_shared_two_actions(game) -> float:  # type: ignore[no-untyped-def]
+    """``J*_share`` of a one-shot game with 2 actions per agent, independent of :mod:`seqmarl.theory.optima`:
+    ``J_share(p)`` as a polynomial with exact rational coefficients (:func:`.symbolic.shared_return_polynomial`),
+    the real roots of ``J'`` in (0, 1) isolated by sympy in rational intervals of width ``1e-30`` and ``J``
+    evaluated exactly at their midpoints and at 0, 1 (the error at a root, ``|J''| w^2``, is far below 1e-30)."""
+    import sympy as sp
+
+    from .symbolic import shared_return_polynomial
+
+    p = sp.Symbol("p")
+    poly = sp.Poly(sp.expand(shared_return_polynomial(game, p)), p)
+    deriv = poly.diff(p)
+    mids = [] if deriv.is_zero else [(a + b) / 2 for (a, b), _ in deriv.intervals(eps=sp.Rational(1, 10**30))]
+    return float(max([poly.eval(x) for x in mids if 0 < x < 1] + [poly.eval(0), poly.eval(1)]))
+
+
+def _shared_case_errors(game, exact: float, gap_limit: float) -> tuple[float, list[str]]:  # type: ignore[no-untyped-def]
+    """``shared_optimum`` against the exact ``J*_share``: value (1e-12 relative), ``J`` of the returned policy
+    equals the value, the certificate ``value <= J*_share <= value + certified_gap`` holds, and
+    ``0 < certified_gap <= gap_limit`` (a float method cannot certify a zero gap: the bound carries a rounding
+    slack, so a gap of exactly 0 means it was not computed)."""
+    res = optima.shared_optimum(game)
+    scale = 1.0 + abs(exact)
+    errs = {
+        "value": abs(res.value - exact) / scale,
+        "J(policy)": abs(evaluate.expected_return(game, res.policy) - res.value) / scale,
+        "certificate": max(0.0, exact - (res.value + res.certified_gap)) / scale,
+    }
+    notes = [f"{game.name}: {k} off by {v:.3g}" for k, v in errs.items() if v > 1e-12]
+    if not 0.0 < res.certified_gap <= gap_limit * scale:
+        notes.append(f"{game.name}: certified_gap {res.certified_gap!r} not in (0, {gap_limit:g}]")
+    return max(errs.values()), notes
+
+
 def _prop1_shared_ratio(profile: Profile) -> CheckResult:
-    """``J*_share / J* = 2 / 2^n`` and the shared optimum sits at ``p = 1/2`` (theory.md §1.4)."""
+    """``J*_share / J* = 2 / 2^n`` at ``p = 1/2`` (theory.md §1.4), and the 2-action shared optimum (roots of the
+    polynomial only) against exact sympy maxima of random integer games; ``m >= 3``: permutation(n) has
+    ``J*_share = n!/n^n`` (uniform table) through the certified branch and bound."""
     top = 12 if profile.scale == 1 else 16
     worst, cases, bad = 0.0, 0, []
     for n in range(2, top + 1, 2):
         game = games.xor(n)
         shared, joint = optima.shared_optimum(game), optima.joint_optimum(game)
         ratio = shared.value / joint.value
-        err = max(
-            abs(ratio - 2.0 / 2**n),
-            abs(float(shared.policy.table[0, 0]) - 0.5),
-            abs(evaluate.expected_return(game, shared.policy) - shared.value),
-            shared.certified_gap,
-        )
-        worst, cases = max(worst, err), cases + 1
-        if err > 1e-12:
-            bad.append(n)
-    return CheckResult(cases, worst, not bad, f"n = 2..{top} (even)" + (f"; off for n = {bad}" if bad else ""))
+        err = max(abs(ratio - 2.0 / 2**n), abs(float(shared.policy.table[0, 0]) - 0.5))
+        case_err, notes = _shared_case_errors(game, 2.0 / 2**n, 1e-12)
+        worst, cases = max(worst, err, case_err), cases + 1
+        if err > 1e-12 or notes:
+            bad.append(f"xor({n}): ratio/p off by {err:.3g}" + ("; " + "; ".join(notes) if notes else ""))
+    rng = np.random.default_rng(profile.seed)
+    for k in range(profile.cases(8)):
+        n = 1 + k % 5
+        payoff = rng.integers(-3, 4, size=(2,) * n).astype(np.float64)
+        payoff.flat[int(rng.integers(payoff.size))] = 4.0  # a positive optimum (the exact analysis divides by J*)
+        game = matrix_game(payoff, name=f"random 2-action game {k} (n = {n})")
+        case_err, notes = _shared_case_errors(game, _exact_shared_two_actions(game), 1e-12)
+        worst, cases = max(worst, case_err), cases + 1
+        bad.extend(notes)
+    for n in (3, 4):
+        game = games.permutation(n)
+        case_err, notes = _shared_case_errors(game, math.factorial(n) / n**n, 1e-9)
+        worst, cases = max(worst, case_err), cases + 1
+        bad.extend(notes)
+    return CheckResult(cases, worst, not bad, f"xor(n), n = 2..{top} even; {profile.cases(8)} random integer 2-action games "
+                       "vs sympy; permutation(3), (4) (branch and bound)" + (f"; {'; '.join(bad[:4])}" if bad else ""))
+
+
+def _brute_force_product_entropy(payoff: np.ndarray) -> float:
+    """``max sum_i log |S_i|`` over every choice of non-empty supports ``S_1 x ... x S_n`` inside the optimal set
+    ``{a : r(a) = max r}`` of a one-shot game (theory.md §3.3: the largest entropy of an optimal product
+    policy), by enumerating all ``prod_i (2^{A_i} - 1)`` support choices."""
+    optimal = payoff >= payoff.max()
+    subsets = [[c for size in range(1, a + 1) for c in itertools.combinations(range(a), size)] for a in payoff.shape]
+    best = -np.inf
+    for choice in itertools.product(*subsets):
+        if np.all(optimal[np.ix_(*choice)]):
+            best = max(best, sum(math.log(len(c)) for c in choice))
+    return best
+
+
+def _product_half_errors(game) -> tuple[float, list[str]]:  # type: ignore[no-untyped-def]
+    """The factorised max-entropy optimal policy of a one-shot game against brute force over supports: its entropy
+    equals the brute-force maximum, it is optimal (``J = max r``), uniform on its support, and its support product
+    lies in the optimal set."""
+    payoff = game.reward[0]
+    prod = optima.max_entropy_optimal(game, "factorized")
+    expected = _brute_force_product_entropy(payoff)
+    supports = [np.flatnonzero(t[0] > 0) for t in prod.tables]
+    uniform = max(float(np.max(np.abs(t[0][sup] - 1.0 / len(sup)))) for t, sup in zip(prod.tables, supports))
+    inside = bool(np.all(payoff[np.ix_(*supports)] >= payoff.max()))
+    errs = {
+        "entropy vs brute force": abs(float(prod.entropy()[0]) - expected),
+        "J vs max r": abs(evaluate.expected_return(game, prod) - float(payoff.max())),
+        "uniform on its support": uniform,
+    }
+    notes = [f"{game.name}: {k} off by {v:.3g}" for k, v in errs.items() if v > 1e-12]
+    if not inside:
+        notes.append(f"{game.name}: support leaves the optimal set")
+    return max(errs.values()), notes
 
 
 def _permutation_entropy(profile: Profile) -> CheckResult:
-    """Optimal product policy: ``H = 0``; optimal AR policy: ``H = log n!`` with conditionals ``log(n-k+1)``."""
+    """Optimal product policy: ``H = 0`` (n = 2..6) and brute force over supports (permutation(2), (3), random
+    tie-rich games); optimal AR policy: ``H = log n!`` with conditionals ``log(n-k+1)``."""
     top = 6 if profile.scale == 1 else 7
     worst, cases, bad = 0.0, 0, []
     for n in range(2, top + 1):
@@ -51,8 +137,20 @@ def _permutation_entropy(profile: Profile) -> CheckResult:
         )
         worst, cases = max(worst, err), cases + 1
         if err > 1e-12:
-            bad.append(n)
-    return CheckResult(cases, worst, not bad, f"n = 2..{top}" + (f"; off for n = {bad}" if bad else ""))
+            bad.append(f"permutation({n})")
+    rng = np.random.default_rng(profile.seed)
+    brute = [games.permutation(2), games.permutation(3)]
+    for k in range(profile.cases(10)):
+        shape = tuple(int(a) for a in rng.integers(2, 4, size=2 + k % 2))
+        payoff = (rng.random(shape) < 0.6).astype(np.float64)  # 0/1 payoffs: many optimal joint actions
+        payoff.flat[int(rng.integers(payoff.size))] = 1.0
+        brute.append(matrix_game(payoff, name=f"random 0/1 game {k} {shape}"))
+    for game in brute:
+        err, notes = _product_half_errors(game)
+        worst, cases = max(worst, err), cases + 1
+        bad.extend(notes)
+    return CheckResult(cases, worst, not bad, f"n = 2..{top}; product half vs brute force over supports on "
+                       f"permutation(2), (3) and {len(brute) - 2} random 0/1 games" + (f"; off: {'; '.join(bad[:4])}" if bad else ""))
 
 
 def _climbing_penalty_ne(profile: Profile) -> CheckResult:
@@ -76,7 +174,8 @@ CHECKS = [
     Check(
         name="prop1_shared_ratio_exact",
         claim="Parameter sharing is exponentially suboptimal: J*_share / J* = 2/2^n on the n-agent XOR game, "
-        "attained at p = 1/2 (n = 2..12; to 16 with --thorough)",
+        "attained at p = 1/2 (n = 2..12; to 16 with --thorough); the shared optimum (roots of J' only, certified "
+        "gap computed and > 0) matches exact sympy maxima of random 2-action games and n!/n^n on permutation(3), (4)",
         source="ICLR22 Prop. 1, theory.md §1.4",
         method="exact",
         run=_prop1_shared_ratio,
@@ -84,7 +183,8 @@ CHECKS = [
     Check(
         name="permutation_entropy",
         claim="Permutation game: every optimal product policy has entropy 0, the optimal AR policy reaches "
-        "log n! with conditionals log(n-k+1) (n = 2..6; to 7 with --thorough)",
+        "log n! with conditionals log(n-k+1) (n = 2..6; to 7 with --thorough); the max-entropy optimal product "
+        "policy matches brute force over all supports on permutation(2), (3) and random 0/1 games",
         source="Fu et al. §3.3, theory.md §3.3",
         method="exact",
         run=_permutation_entropy,

@@ -18,13 +18,18 @@ Simultaneous scheme (``simultaneous=True``). Every agent ``i`` maximises its own
 policy with no predecessors (``agents = (i,)``) and all tables are replaced at once: the MAPPO/IPPO-style step,
 which carries no improvement guarantee (theory.md §1.5).
 
-Numerical safeguard. The exact maximiser of each program is at least as good as keeping the old table (which is
-feasible with objective 0), state by state for the state-separable programs. After solving, any state (and, for
-the max-KL penalty, the whole table) whose exactly re-evaluated objective falls below that of the old table is
-reset to the old table; states of zero weight are kept at the old table. This only removes solver noise; it
-never changes an exact maximiser. Likewise a state whose local gains differ by no more than the rounding level of
-the advantages (``1e-12 max(1, max|Q_pi|)``) is treated as one where the agent is indifferent (gain 0), so that a
-KL-ball program does not take a full step along rounding noise.
+Numerical safeguard (``safeguard=True``, the default for library use). The exact maximiser of each program is at
+least as good as keeping the old table (which is feasible with objective 0), state by state for the
+state-separable programs. After solving, any state (and, for the max-KL penalty, the whole table) whose exactly
+re-evaluated objective falls below that of the old table is reset to the old table; states of zero weight are kept
+at the old table. This only removes solver noise from an exact maximiser, but it also forces ``J`` up whatever the
+solver returns (a no-op or a random "solver" passes a monotonicity test behind it). ``safeguard=False`` returns the
+solver's maximiser as it is: the pure algorithm, which ``seqmarl verify`` runs (its rows check monotonicity *and*
+the KKT conditions of every per-agent program, so they test the theorem, not the safeguard).
+
+In both modes a state whose local gains differ by no more than the rounding level of the advantages
+(``1e-12 max(1, max|Q_pi|)``) is treated as one where the agent is indifferent (gain 0), so that a KL-ball program
+does not take a full step along rounding noise.
 """
 
 from __future__ import annotations
@@ -33,18 +38,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .bounds import check_order, kl_tables, penalty_constant
-from .evaluate import _check_game, advantage, expected_return, occupancy, q_value
+from . import bounds, evaluate, trust_region
+from .bounds import check_order, kl_tables
+from .evaluate import _check_game, expected_return
 from .markov_game import MarkovGame
 from .multiagent import advantage_subset
 from .policies import Factorized, Policy, product_probs
-from .trust_region import (
-    happo_objective,
-    solve_happo_lp,
-    solve_max_kl_penalty,
-    solve_mean_kl_ball,
-    solve_state_kl_penalty_ball,
-)
+from .trust_region import happo_objective
+
+# The callees a mutation (or a test's monkeypatch) may replace are looked up through their modules at call time:
+# bounds.penalty_constant, evaluate.{occupancy, state_distribution, q_value, advantage}, trust_region.solve_*.
 
 Update = Callable[..., Factorized]
 
@@ -84,6 +87,12 @@ def _positive(value: object, name: str) -> float:
     if not np.isfinite(out) or out <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return out
+
+
+def _check_safeguard(safeguard: object) -> bool:
+    if not isinstance(safeguard, (bool, np.bool_)):
+        raise TypeError(f"safeguard must be a bool, got {safeguard!r}")
+    return bool(safeguard)
 
 
 def _schedule(game: MarkovGame, rng: np.random.Generator, order: Sequence[int] | None, simultaneous: bool) -> tuple[int, ...]:
@@ -159,7 +168,7 @@ def _sequential(game: MarkovGame, pi: Factorized, order: tuple[int, ...], simult
 
 # --------------------------------------------------------------------------------------------- updates
 def hatrpo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, order: Sequence[int] | None = None,
-                 simultaneous: bool = False) -> Factorized:
+                 simultaneous: bool = False, safeguard: bool = True) -> Factorized:
     """One iteration of HATRPO's Algorithm 1 (theory.md §1.9), exactly: agent ``i_m`` takes
 
         pi_{k+1}^{i_m} = argmax_P  L^{i_{1:m}}_{pi_k}(pi_{k+1}^{i_{1:m-1}}, P) - C Dmax_KL(pi_k^{i_m}, P),
@@ -170,13 +179,15 @@ def hatrpo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, ord
     a generic exponential-cone solve is only ~1e-8 accurate, too coarse for the tiny steps a large ``C`` allows). With ``C = 0`` (``gamma = 0``: one-shot games, or a constant advantage) the program is linear and its
     maximiser is taken in closed form: the old row if it already attains ``max_a g_s(a)``, else the uniform
     distribution over the maximising actions (a best response). States with ``rho(s) = 0`` keep their old row.
-    Theorem 2: ``J(pi_{k+1}) >= J(pi_k)`` (sequential scheme only)."""
+    Theorem 2: ``J(pi_{k+1}) >= J(pi_k)`` (sequential scheme only). ``safeguard``: see the module docstring
+    (``False``: the solver's maximiser as it is)."""
     game, pi = _check_inputs(game, pi, rng)
+    safeguard = _check_safeguard(safeguard)
     order = _schedule(game, rng, order, simultaneous)
-    c = penalty_constant(game, pi)
-    q = q_value(game, pi)
+    c = bounds.penalty_constant(game, pi)
+    q = evaluate.q_value(game, pi)
     noise = _noise_level(q)
-    rho = occupancy(game, pi)
+    rho = evaluate.occupancy(game, pi)
 
     def step(agent: int, prev: tuple[int, ...], tables: list[np.ndarray]) -> np.ndarray:
         old = pi.tables[agent]
@@ -190,7 +201,9 @@ def hatrpo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, ord
             new = np.where(keep | (rho[:, None] <= 0), old, response)
             return new
         lin = rho[:, None] * g
-        new = _clean(solve_max_kl_penalty(old, lin, c), old)
+        new = _clean(trust_region.solve_max_kl_penalty(old, lin, c), old)
+        if not safeguard:
+            return new
         new = _revert_worse_states(new, old, lambda p: np.sum(lin * p, axis=1), rho)
         value = np.sum(lin * (new - old)) - c * float(np.max(kl_tables(old, new)))
         return new if value >= 0 else old
@@ -199,7 +212,7 @@ def hatrpo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, ord
 
 
 def hatrpo_kl_ball(game: MarkovGame, pi: Factorized, rng: np.random.Generator, delta: float = 0.01,
-                   order: Sequence[int] | None = None, simultaneous: bool = False) -> Factorized:
+                   order: Sequence[int] | None = None, simultaneous: bool = False, safeguard: bool = True) -> Factorized:
     """HATRPO with the expected-KL trust region (theory.md §1.10 eq. 7), solved exactly per agent:
 
         maximise  L^{i_{1:m}}_{pi_k}(pi_{k+1}^{i_{1:m-1}}, P) = sum_s rho(s) <P_s, g_s>
@@ -208,35 +221,38 @@ def hatrpo_kl_ball(game: MarkovGame, pi: Factorized, rng: np.random.Generator, d
     with ``rho_norm = rho_{pi_k} / sum rho_{pi_k}`` the normalised discounted occupancy (so ``delta`` is an average
     per-state KL, as the sample mean over a rollout buffer in the practical algorithm). States with
     ``rho(s) = 0`` keep their old row. Monotone in ``J`` (HAML with trivial drift, theory.md §2.2): at the exact
-    maximiser every visited state has ``<P_s, g_s> >= 0``."""
+    maximiser every visited state has ``<P_s, g_s> >= 0``. ``safeguard``: see the module docstring."""
     game, pi = _check_inputs(game, pi, rng)
     delta = _positive(delta, "delta")
+    safeguard = _check_safeguard(safeguard)
     order = _schedule(game, rng, order, simultaneous)
-    q = q_value(game, pi)
+    q = evaluate.q_value(game, pi)
     noise = _noise_level(q)
-    rho = occupancy(game, pi)
-    rho_norm = rho / rho.sum()
+    rho_norm = evaluate.state_distribution(game, pi)
 
     def step(agent: int, prev: tuple[int, ...], tables: list[np.ndarray]) -> np.ndarray:
         old = pi.tables[agent]
         g = _denoise(local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q), noise)
         lin = rho_norm[:, None] * g
-        new = _clean(solve_mean_kl_ball(old, g, rho_norm, delta), old)
+        new = _clean(trust_region.solve_mean_kl_ball(old, g, rho_norm, delta), old)
+        if not safeguard:
+            return new
         return _revert_worse_states(new, old, lambda p: np.sum(lin * p, axis=1), rho_norm)
 
     return _sequential(game, pi, order, simultaneous, step)
 
 
 def haml_kl_drift(game: MarkovGame, pi: Factorized, rng: np.random.Generator, lam: float = 1.0, delta: float = 0.5,
-                  order: Sequence[int] | None = None, simultaneous: bool = False) -> Factorized:
+                  order: Sequence[int] | None = None, simultaneous: bool = False, safeguard: bool = True) -> Factorized:
     """A HAML instance (theory.md §2.2-§2.3 "How to verify"): drift ``D(P|s) = lam KL(pi_k^{i_m}(.|s) || P_s)``
     (a valid HADF: non-negative, zero with zero gradient at ``P = pi_k^{i_m}``), neighbourhood the per-state KL
     ball ``KL(pi_k^{i_m}(.|s) || P_s) <= delta``, sampling distribution ``beta`` uniform over states:
 
         maximise  sum_s beta(s) [ <P_s, g_s> - lam KL_s ]   s.t.  KL_s <= delta  for all s.
 
-    Monotone in ``J`` (HAML Theorem 14, statewise policy improvement)."""
+    Monotone in ``J`` (HAML Theorem 14, statewise policy improvement). ``safeguard``: see the module docstring."""
     game, pi = _check_inputs(game, pi, rng)
+    safeguard = _check_safeguard(safeguard)
     try:
         lam_f = float(lam)
     except (TypeError, ValueError) as exc:
@@ -245,7 +261,7 @@ def haml_kl_drift(game: MarkovGame, pi: Factorized, rng: np.random.Generator, la
         raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
     delta = _positive(delta, "delta")
     order = _schedule(game, rng, order, simultaneous)
-    q = q_value(game, pi)
+    q = evaluate.q_value(game, pi)
     noise = _noise_level(q)
     beta = np.full(game.n_states, 1.0 / game.n_states)
 
@@ -253,7 +269,9 @@ def haml_kl_drift(game: MarkovGame, pi: Factorized, rng: np.random.Generator, la
         old = pi.tables[agent]
         g = _denoise(local_gain(game, pi, agent, prev, [tables[j] for j in prev], q=q), noise)
         lin = beta[:, None] * g
-        new = _clean(solve_state_kl_penalty_ball(old, g, lam_f, delta), old)
+        new = _clean(trust_region.solve_state_kl_penalty_ball(old, g, lam_f, delta), old)
+        if not safeguard:
+            return new
 
         def objective(p: np.ndarray) -> np.ndarray:
             return np.sum(lin * p, axis=1) - lam_f * beta * kl_tables(old, p)
@@ -279,14 +297,14 @@ def happo_weights(game: MarkovGame, pi: Factorized, agent: int, prev_agents: Seq
     for j, t in zip(prev_agents, prev_tables):
         tables[j] = t
     if adv is None:
-        adv = advantage(game, pi)
+        adv = evaluate.advantage(game, pi)
     w = product_probs(tables) * adv
     other = tuple(1 + j for j in range(game.n_agents) if j != agent)
     return np.clip(w, 0.0, None).sum(axis=other), np.clip(w, None, 0.0).sum(axis=other)
 
 
 def happo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, clip: float = 0.2,
-                order: Sequence[int] | None = None, simultaneous: bool = False) -> Factorized:
+                order: Sequence[int] | None = None, simultaneous: bool = False, safeguard: bool = True) -> Factorized:
     """One exact HAPPO iteration (theory.md §1.11 eq. 11, "How to verify exactly"): agent ``i_m`` maximises
 
         E_{s ~ rho_pi, a ~ pi}[ min(r M(s,a), clip(r, 1 +- eps) M(s,a)) ],  r = P(a^{i_m}|s) / pi^{i_m}(a^{i_m}|s),
@@ -298,8 +316,9 @@ def happo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, clip
     and negative parts of ``pi M`` over ``a^{-i_m}`` (:func:`happo_weights`): a concave piecewise-linear objective,
     maximised exactly by an LP (HiGHS). ``P`` is kept on the support of the old table (the importance ratio is
     undefined off it). Among maximisers the one nearest the old table in L1 is returned.
-    Monotone in ``J`` (HAML, theory.md §2.2)."""
+    Monotone in ``J`` (HAML, theory.md §2.2). ``safeguard``: see the module docstring."""
     game, pi = _check_inputs(game, pi, rng)
+    safeguard = _check_safeguard(safeguard)
     try:
         eps = float(clip)
     except (TypeError, ValueError) as exc:
@@ -307,13 +326,15 @@ def happo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, clip
     if not 0 < eps < 1:
         raise ValueError(f"clip must lie in (0, 1), got {clip!r}")
     order = _schedule(game, rng, order, simultaneous)
-    adv = advantage(game, pi)
-    rho = occupancy(game, pi)
+    adv = evaluate.advantage(game, pi)
+    rho = evaluate.occupancy(game, pi)
 
     def step(agent: int, prev: tuple[int, ...], tables: list[np.ndarray]) -> np.ndarray:
         old = pi.tables[agent]
         w_plus, w_minus = happo_weights(game, pi, agent, prev, [tables[j] for j in prev], adv=adv)
-        new = _clean(solve_happo_lp(old, w_plus, w_minus, rho, eps), old, allowed=old > 0)
+        new = _clean(trust_region.solve_happo_lp(old, w_plus, w_minus, rho, eps), old, allowed=old > 0)
+        if not safeguard:
+            return new
         return _revert_worse_states(new, old, lambda p: happo_objective(old, p, w_plus, w_minus, eps), rho)
 
     return _sequential(game, pi, order, simultaneous, step)

@@ -229,11 +229,12 @@ def _two_action_polynomial(coeffs: np.ndarray) -> Polynomial:
 
 
 def _two_action_candidates(poly: Polynomial) -> np.ndarray:
-    """Critical points of ``J`` in [0, 1] (real parts of the roots of ``J'`` that are real up to root-finding
-    error: a root of multiplicity ``k`` is found to about ``eps^(1/k)``, where ``J`` moves by about
-    ``eps^((k+1)/k)``), the endpoints, and a safety grid (extra candidates never hurt)."""
+    """Candidate maximisers of ``J`` on [0, 1]: the endpoints and the real parts of the roots of ``J'`` that are
+    real up to root-finding error (a root of multiplicity ``k`` is found to about ``eps^(1/k)``, where ``J`` moves
+    by about ``eps^((k+1)/k)``), clipped to [0, 1]. Nothing else: the maximum of a polynomial on an interval is at
+    an endpoint or a critical point, and :func:`_two_action_upper_bound` certifies the result independently."""
     deriv = poly.deriv()
-    candidates = [np.array([0.0, 1.0]), np.linspace(0.0, 1.0, 257)]
+    candidates = [np.array([0.0, 1.0])]
     if deriv.degree() >= 1 and np.any(deriv.coef != 0):
         roots = deriv.roots()
         near_real = roots[np.abs(roots.imag) <= 1e-3 * (1.0 + np.abs(roots))].real
@@ -249,12 +250,55 @@ def _bernstein_value(coeffs: np.ndarray, p: np.ndarray) -> np.ndarray:
     return (coeffs * p**k * (1.0 - p) ** (n - k)).sum(axis=-1)
 
 
-def _shared_two_actions(payoff: np.ndarray) -> tuple[float, np.ndarray]:
-    """Exact shared optimum with two actions (theory.md §1.4).
+_BERNSTEIN_MAX_CELLS = 20_000
+
+
+def _two_action_upper_bound(coeffs: np.ndarray, incumbent: float, tol: float) -> float:
+    """A certified upper bound on ``max_{p in [0, 1]} sum_k c_k p^k (1-p)^(n-k)`` (``n = len(coeffs) - 1``).
+
+    In the Bernstein basis ``J(p) = sum_k b_k B_{k,n}(p)`` with ``b_k = c_k / binom(n, k)``; the ``B_{k,n}`` are
+    non-negative and sum to 1, so ``J <= max_k b_k`` on [0, 1], and on a sub-interval the same holds for the
+    coefficients of ``J`` restricted to it, which de Casteljau's algorithm computes by convex combinations
+    (numerically stable). Intervals whose bound exceeds ``incumbent + tol`` are bisected (the bound converges
+    quadratically in the width); the result is the largest bound over the intervals discarded or left when
+    ``_BERNSTEIN_MAX_CELLS`` intervals have been examined. Each bound carries a rounding slack
+    ``4 eps (n + depth + 2) max_k |b_k|`` (each de Casteljau level adds at most ``eps max |b|`` per coefficient), so
+    the bound is certified and strictly above a float evaluation of ``J``."""
+    coeffs = np.asarray(coeffs, dtype=np.float64)
+    n = len(coeffs) - 1
+    b = coeffs / np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.float64)
+    size = float(np.max(np.abs(b)))
+    eps = np.finfo(np.float64).eps
+    stack: list[tuple[np.ndarray, int]] = [(b, 0)]
+    bound, cells = -np.inf, 0
+    while stack:
+        coef, depth = stack.pop()
+        cells += 1
+        ub = float(np.max(coef)) + 4.0 * eps * (n + depth + 2) * size
+        incumbent = max(incumbent, float(coef[0]), float(coef[-1]))  # the end coefficients are J at the ends
+        if ub <= incumbent + tol or cells >= _BERNSTEIN_MAX_CELLS or n == 0:
+            bound = max(bound, ub)
+            continue
+        # de Casteljau at the midpoint: left coefficients are the first entries of each level, right the last
+        left, right = [coef[0]], [coef[-1]]
+        level = coef
+        for _ in range(n):
+            level = 0.5 * (level[:-1] + level[1:])
+            left.append(level[0])
+            right.append(level[-1])
+        stack.append((np.array(left), depth + 1))
+        stack.append((np.array(right[::-1]), depth + 1))
+    return bound
+
+
+def _shared_two_actions(payoff: np.ndarray, tol: float = 1e-12) -> tuple[float, np.ndarray, float]:
+    """Exact shared optimum with two actions (theory.md §1.4), with its certified gap.
 
     With ``p = P(action 0)``, ``J(p) = sum_k c_k p^k (1-p)^(n-k)`` where ``c_k`` sums ``r`` over the joint
     actions with exactly ``k`` zeros. ``J`` is a polynomial, so its maximum on [0, 1] is at an endpoint or a real
-    root of ``J'`` (``numpy.polynomial``); the best candidate is polished by Newton steps on ``J'``.
+    root of ``J'`` (``numpy.polynomial``); the best candidate is polished by Newton steps on ``J'``. Returns
+    ``(value, [p, 1-p], certified_gap)`` with ``certified_gap = U - value``, ``U`` the Bernstein upper bound of
+    :func:`_two_action_upper_bound` (computed, never assumed: it is positive by its rounding slack).
     """
     n = payoff.ndim
     zeros = n - np.indices(payoff.shape).sum(axis=0)
@@ -275,7 +319,8 @@ def _shared_two_actions(payoff: np.ndarray) -> tuple[float, np.ndarray]:
         polished = float(_bernstein_value(coeffs, np.array(q)))
         if polished >= best:
             p, best = q, polished
-    return best, np.array([p, 1.0 - p])
+    upper = _two_action_upper_bound(coeffs, best, tol)
+    return best, np.array([p, 1.0 - p]), max(0.0, upper - best)
 
 
 def _is_symmetric(tensor: np.ndarray) -> bool:
@@ -553,7 +598,8 @@ def shared_optimum(
     ``c = sum_{t<H} gamma^t``), ``J(p) = c sum_a r(a) prod_i p(a^i)``:
 
     * ``m = 2`` actions — exact: ``J(p) = sum_k c_k p^k (1-p)^(n-k)`` with ``p = P(action 0)``; maximised over the
-      real roots of ``J'`` in [0, 1] and the endpoints (``certified_gap = 0``).
+      real roots of ``J'`` in [0, 1] and the endpoints; ``certified_gap`` is a Bernstein-basis upper bound minus
+      the value (positive: it includes the rounding slack; about 1e-15 relative).
     * ``m >= 3`` — certified branch and bound over the simplex with the bounds derived in
       :func:`_shared_branch_and_bound`: ``l1``-Lipschitz ``|dJ| <= n span/2 ||dp||_1``, curvature
       ``|d^2 J| <= n(n-1) span/2 ||dp||_1^2`` (``span = max r - min r``) and the Bernstein bound
@@ -596,8 +642,9 @@ def shared_optimum(
     if m == 1:
         val, p, gap, detail = float(payoff.ravel()[0]), np.ones(1), 0.0, "one action: the only policy"
     elif m == 2:
-        val, p = _shared_two_actions(payoff)
-        gap, detail = 0.0, "exact: endpoints and real roots of J'(p) (numpy.polynomial)"
+        val, p, gap = _shared_two_actions(payoff, min(float(tol), 1e-12))
+        detail = (f"exact: endpoints and real roots of J'(p) (numpy.polynomial); certified gap {gap:.3g} "
+                  "(Bernstein bound)")
     else:
         if max_cells is None:
             max_cells = min(400_000, max(1_000, int(3e9 // (m ** (n + 1) * n))))

@@ -350,11 +350,21 @@ def happo_objective(old: np.ndarray, new: np.ndarray, w_plus: np.ndarray, w_minu
     return np.sum(w_plus * np.minimum(r, 1.0 + clip) + w_minus * np.maximum(r, 1.0 - clip), axis=1)
 
 
-def solve_happo_lp(old: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, rho: np.ndarray, clip: float) -> np.ndarray:
-    """Exact maximiser of ``sum_s rho(s) sum_a [W+ min(r, 1+eps) + W- max(r, 1-eps)]`` with ``r = P/old`` on the
-    support of ``old`` and ``P = 0`` off it (theory.md §1.11), as an LP (HiGHS) with epigraph variables
-    ``u <= r, u <= 1+eps`` (weight ``W+ >= 0``) and ``v >= r, v >= 1-eps`` (weight ``W- <= 0``). Among the
-    maximisers the one nearest ``old`` in L1 is returned (a second LP with the objective held at its optimum)."""
+_HIGHS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+"""HiGHS tolerances for the HAPPO LP (defaults 1e-7 leave relative optimality gaps of ~1e-7)."""
+
+
+def solve_happo_lp_highs(old: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, rho: np.ndarray, clip: float) -> np.ndarray:
+    """Cross-check of :func:`solve_happo_lp` (HiGHS, tolerances ~1e-10 relative to the largest slope): maximiser of ``sum_s rho(s) sum_a [W+ min(r, 1+eps) + W- max(r, 1-eps)]`` with ``r = P/old`` on the
+    support of ``old`` and ``P = 0`` off it (theory.md §1.11), as an LP (HiGHS).
+
+    Formulated in ``P`` (not ``r``): with ``W+ >= 0 >= W-``, each action's term is the concave piecewise-linear
+    ``f_a(P) = min_k (s_k P + b_k)`` over the four affine pieces ``(W+ + W-) P/q``, ``W+ P/q + W- (1-eps)``,
+    ``W- P/q + W+ (1+eps)`` and ``W+ (1+eps) + W- (1-eps)`` (``q = old_a``), and an epigraph variable
+    ``z_a <= s_k P_a + b_k`` carries it. The slopes ``W/q`` stay of the size of the advantages (``W`` holds the
+    factor ``old_a``), whereas the ratio form ``u <= P/q`` has coefficients ``1/q`` that wreck HiGHS's tolerances
+    when an action is nearly abandoned (``q ~ 1e-11``). Among the maximisers the one nearest ``old`` in L1 is
+    returned (a second LP with the objective held at its optimum)."""
     old = np.asarray(old, dtype=np.float64)
     if not 0 < clip < 1:
         raise ValueError(f"clip must lie in (0, 1), got {clip}")
@@ -366,35 +376,110 @@ def solve_happo_lp(old: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, rho
     on = q > 0
     idx = np.flatnonzero(on)
     k = idx.size
+    wp = np.asarray(w_plus, dtype=np.float64).ravel()[idx]
+    wm = np.asarray(w_minus, dtype=np.float64).ravel()[idx]
     inv = 1.0 / q[idx]
-    c_u = -(np.asarray(rho)[:, None] * w_plus).ravel()
-    c_v = -(np.asarray(rho)[:, None] * w_minus).ravel()
-    scale = max(float(np.max(np.abs(np.concatenate([c_u, c_v])))), 1e-300)
-    cost = np.concatenate([np.zeros(n), c_u / scale, c_v / scale])  # x = [P, u, v]
-    r_rows = np.arange(k)
-    a_u = sp.csr_matrix((np.concatenate([-inv, np.ones(k)]), (np.concatenate([r_rows, r_rows]), np.concatenate([idx, n + idx]))), shape=(k, 3 * n))
-    a_v = sp.csr_matrix((np.concatenate([inv, -np.ones(k)]), (np.concatenate([r_rows, r_rows]), np.concatenate([idx, 2 * n + idx]))), shape=(k, 3 * n))
-    a_ub = sp.vstack([a_u, a_v]).tocsr()  # u - r <= 0, r - v <= 0
-    b_ub = np.zeros(2 * k)
-    a_eq = sp.hstack([sp.kron(sp.eye(n_states), np.ones((1, n_actions))), sp.csr_matrix((n_states, 2 * n))]).tocsr()
+    slopes = np.stack([(wp + wm) * inv, wp * inv, wm * inv, np.zeros(k)])  # [4, k]
+    intercepts = np.stack([np.zeros(k), wm * (1.0 - clip), wp * (1.0 + clip), wp * (1.0 + clip) + wm * (1.0 - clip)])
+    weight = np.repeat(np.asarray(rho, dtype=np.float64), n_actions)[idx]
+    scale = float(np.max(np.abs(weight[None, :] * np.concatenate([slopes, intercepts])), initial=0.0))
+    if scale == 0.0:  # every weighted term vanishes: every table is a maximiser, the nearest is old itself
+        return old.copy()
+    cost = np.zeros(2 * n)  # x = [P, z]
+    cost[n + idx] = -weight / scale
+    rows = np.arange(4 * k)
+    cols_p = np.tile(idx, 4)
+    cols_z = n + np.tile(idx, 4)
+    a_ub = sp.csr_matrix((np.concatenate([-slopes.ravel(), np.ones(4 * k)]), (np.concatenate([rows, rows]), np.concatenate([cols_p, cols_z]))),
+                         shape=(4 * k, 2 * n))  # z - s P <= b
+    b_ub = intercepts.ravel()
+    a_eq = sp.hstack([sp.kron(sp.eye(n_states), np.ones((1, n_actions))), sp.csr_matrix((n_states, n))]).tocsr()
     b_eq = np.ones(n_states)
-    bounds = ([(0.0, None) if o else (0.0, 0.0) for o in on]
-              + [(0.0, 1.0 + clip) if o else (0.0, 0.0) for o in on]
-              + [(1.0 - clip, None) if o else (1.0, 1.0) for o in on])
-    first = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    bounds = [(0.0, None) if o else (0.0, 0.0) for o in on] + [(None, None) if o else (0.0, 0.0) for o in on]
+    first = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs", options=_HIGHS)
     if first.status != 0:  # pragma: no cover - the LP is feasible (P = old) and bounded
         raise RuntimeError(f"HiGHS failed on the HAPPO LP: {first.message}")
     slack = 1e-11 * (1.0 + abs(first.fun))
     eye = sp.eye(n, format="csr")
-    a_abs = sp.vstack([sp.hstack([eye, sp.csr_matrix((n, 2 * n)), -eye]), sp.hstack([-eye, sp.csr_matrix((n, 2 * n)), -eye])])
+    a_abs = sp.vstack([sp.hstack([eye, sp.csr_matrix((n, n)), -eye]), sp.hstack([-eye, sp.csr_matrix((n, n)), -eye])])
     a_ub2 = sp.vstack([
-        sp.hstack([a_ub, sp.csr_matrix((2 * k, n))]),
+        sp.hstack([a_ub, sp.csr_matrix((4 * k, n))]),
         a_abs,
         sp.hstack([sp.csr_matrix(cost[None, :]), sp.csr_matrix((1, n))]),
     ]).tocsr()
     b_ub2 = np.concatenate([b_ub, q, -q, [first.fun + slack]])
     a_eq2 = sp.hstack([a_eq, sp.csr_matrix((n_states, n))]).tocsr()
-    second = linprog(np.concatenate([np.zeros(3 * n), np.ones(n)]), A_ub=a_ub2, b_ub=b_ub2, A_eq=a_eq2, b_eq=b_eq,
-                     bounds=bounds + [(0.0, None)] * n, method="highs")
+    second = linprog(np.concatenate([np.zeros(2 * n), np.ones(n)]), A_ub=a_ub2, b_ub=b_ub2, A_eq=a_eq2, b_eq=b_eq,
+                     bounds=bounds + [(0.0, None)] * n, method="highs", options=_HIGHS)
     x = second.x if second.status == 0 else first.x
     return x[:n].reshape(n_states, n_actions)
+
+
+def solve_happo_lp(old: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, rho: np.ndarray, clip: float) -> np.ndarray:
+    """Exact maximiser of ``sum_s rho(s) sum_a [W+ min(r, 1+eps) + W- max(r, 1-eps)]`` with ``r = P/old`` on the
+    support of ``old`` and ``P = 0`` off it (theory.md §1.11): a linear program, solved exactly by its structure.
+
+    The objective separates over states (``rho(s) > 0`` only scales a state; a state with ``rho(s) = 0`` keeps
+    ``old``) and, within a state, over actions: with ``q = old_a`` and ``W+ >= 0 >= W-``,
+    ``f_a(P) = W+ min(P/q, 1+eps) + W- max(P/q, 1-eps)`` is concave piecewise linear with slopes ``W+/q`` on
+    ``[0, (1-eps) q]``, ``(W+ + W-)/q`` on ``[(1-eps) q, (1+eps) q]`` and ``W-/q`` beyond. A separable concave
+    function on ``{P >= 0, sum_a P_a = 1}`` is maximised by spending the unit budget on the steepest pieces first;
+    with ``lambda*`` the slope at which the budget runs out, the maximisers are exactly the tables with
+    ``P_a`` in ``[lo_a, hi_a]`` (``lo_a`` = length of ``a``'s pieces steeper than ``lambda*``, ``hi_a`` = ``lo_a``
+    plus its pieces of slope ``lambda*``) summing to 1 (KKT with multiplier ``lambda*``). Among them the one
+    nearest ``old`` in L1 is returned: ``old`` clipped to the box, the remaining surplus or deficit spread over the
+    actions with room in proportion to it (every such move costs the same L1). Slopes within
+    ``1e-12 max(1, max |slope|)`` of ``lambda*`` count as equal (rounding in ``W``), so an indifferent agent keeps
+    its table. No tolerance-based solver is involved: an LP solver's absolute tolerances cannot resolve the tiny
+    gains of a nearly converged policy (``W ~ 1e-11``) next to the steep slopes of a nearly abandoned action."""
+    old = np.asarray(old, dtype=np.float64)
+    if old.ndim != 2:
+        raise ValueError(f"old must be a [S, A] table, got shape {old.shape}")
+    if not 0 < clip < 1:
+        raise ValueError(f"clip must lie in (0, 1), got {clip}")
+    w_plus = np.asarray(w_plus, dtype=np.float64)
+    w_minus = np.asarray(w_minus, dtype=np.float64)
+    rho = np.asarray(rho, dtype=np.float64)
+    if w_plus.shape != old.shape or w_minus.shape != old.shape or rho.shape != (old.shape[0],):
+        raise ValueError(f"w_plus, w_minus must be {old.shape} and rho ({old.shape[0]},), got "
+                         f"{w_plus.shape}, {w_minus.shape}, {rho.shape}")
+    if np.any(w_plus < 0) or np.any(w_minus > 0):
+        raise ValueError("w_plus must be >= 0 and w_minus <= 0")
+    out = old.copy()
+    for s in range(old.shape[0]):
+        support = np.flatnonzero(old[s] > 0)
+        if rho[s] <= 0 or support.size == 0:
+            continue
+        out[s] = 0.0
+        out[s, support] = _happo_row(old[s, support], w_plus[s, support], w_minus[s, support], clip)
+    return out
+
+
+def _happo_row(q: np.ndarray, wp: np.ndarray, wm: np.ndarray, clip: float) -> np.ndarray:
+    """L1-nearest maximiser of ``sum_a f_a(P_a)`` on the simplex for one state (see :func:`solve_happo_lp`)."""
+    k = q.size
+    slopes = np.stack([wp / q, (wp + wm) / q, wm / q], axis=1)  # [k, 3], non-increasing along the pieces
+    lengths = np.stack([(1.0 - clip) * q, 2.0 * clip * q, np.full(k, np.inf)], axis=1)
+    tol = 1e-12 * max(1.0, float(np.max(np.abs(slopes))))
+    order = np.argsort(-slopes.ravel(), kind="stable")
+    cumulative = np.cumsum(lengths.ravel()[order])
+    lam = float(slopes.ravel()[order[int(np.searchsorted(cumulative, 1.0))]])
+    steeper = slopes > lam + tol
+    level = np.abs(slopes - lam) <= tol
+    lo = np.where(steeper, lengths, 0.0).sum(axis=1)
+    hi = lo + np.where(level, lengths, 0.0).sum(axis=1)
+    p = np.clip(q, lo, hi)
+    gap = 1.0 - float(p.sum())
+    if gap > 0:
+        room = hi - p
+        finite = np.isfinite(room)
+        total = float(room[finite].sum())
+        if total >= gap:
+            p = p + np.where(finite, room, 0.0) * (gap / total) if total > 0 else p
+        else:
+            p = np.where(finite, hi, p)
+            p = p + np.where(finite, 0.0, (1.0 - float(p.sum())) / max(int(np.sum(~finite)), 1))
+    elif gap < 0:
+        room = p - lo
+        p = p - room * (-gap / float(room.sum()))
+    return p

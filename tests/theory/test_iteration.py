@@ -290,6 +290,80 @@ def test_happo_lp_maximises_the_joint_clipped_objective(seed):
         assert max(values) >= best - 1e-3
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_happo_solver_matches_highs_and_beats_random_tables(seed):
+    """The exact (greedy) HAPPO maximiser against the HiGHS LP and random feasible tables, per state: value >= both
+    (the LP to its ~1e-9 tolerance), and the returned table lies on the old support."""
+    rng = np.random.default_rng(200 + seed)
+    n_states, n_actions, clip = int(rng.integers(1, 4)), int(rng.integers(2, 5)), float(rng.uniform(0.05, 0.5))
+    old = _soft_rows(rng, n_states, n_actions, zeros=seed % 2 == 1)
+    adv = rng.standard_normal((n_states, n_actions, 3)) * old[:, :, None] / 3
+    w_plus, w_minus = np.clip(adv, 0, None).sum(axis=2), np.clip(adv, None, 0).sum(axis=2)
+    w_plus[old == 0], w_minus[old == 0] = 0.0, 0.0
+    rho = rng.uniform(0.5, 2.0, size=n_states)
+    ours = trust_region.solve_happo_lp(old, w_plus, w_minus, rho, clip)
+    highs = trust_region.solve_happo_lp_highs(old, w_plus, w_minus, rho, clip)
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(ours >= 0) and np.all(ours[old == 0] == 0)
+    value = lambda p: trust_region.happo_objective(old, p, w_plus, w_minus, clip)  # noqa: E731
+    assert np.all(value(ours) >= value(highs) - 1e-9)
+    for _ in range(200):
+        other = rng.dirichlet(np.ones(n_actions), size=n_states) * (old > 0)
+        other /= other.sum(axis=1, keepdims=True)
+        assert np.all(value(ours) >= value(other) - 1e-12)
+
+
+def test_happo_solver_resolves_a_nearly_abandoned_action():
+    """Regression: old = (1 - 1e-10, 1e-10), W ~ 7e-11 (a nearly converged policy). The exact maximiser drops the
+    abandoned action (value 1.43e-11); HiGHS, whose absolute tolerances see slopes W-/q ~ 0.7, stopped at half
+    of that, and before the P-space formulation the 1/q coefficients made it return garbage."""
+    old = np.array([[1 - 1.0174783238e-10, 1.0174783238e-10]])
+    w_plus, w_minus = np.array([[7.1575523279e-11, 0.0]]), np.array([[0.0, -7.1575580912e-11]])
+    p = trust_region.solve_happo_lp(old, w_plus, w_minus, np.array([10.0]), 0.2)
+    np.testing.assert_array_equal(p, [[1.0, 0.0]])
+    value = trust_region.happo_objective(old, p, w_plus, w_minus, 0.2)[0]
+    assert value == pytest.approx(7.1575523279e-11 - 0.8 * 7.1575580912e-11, rel=1e-12)
+
+
+def test_happo_solver_indifferent_agent_keeps_its_table():
+    old = np.array([[0.3, 0.7], [0.5, 0.5]])
+    w_plus = np.array([[1e-18, 0.0], [0.0, 0.0]])
+    w_minus = np.array([[0.0, -1e-18], [0.0, 0.0]])
+    np.testing.assert_array_equal(trust_region.solve_happo_lp(old, w_plus, w_minus, np.ones(2), 0.2), old)
+
+
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_safeguard_off_is_the_same_exact_maximiser(name):
+    """The safeguard only removes solver noise: with exact per-agent maximisers, the pure update
+    (``safeguard=False``) returns the same tables (to 1e-12) on random games; a non-bool is refused."""
+    rng = np.random.default_rng(11)
+    for _ in range(6):
+        game = games.random_game(rng, 2, [2, 3], int(rng.integers(1, 4)), gamma=float(rng.choice([0.0, 0.5, 0.9])))
+        pi = sst.random_product_policy(rng, game, min_prob=0.05)
+        order = tuple(int(i) for i in rng.permutation(2))
+        pure = UPDATES[name](game, pi, rng, order=order, safeguard=False)
+        safe = UPDATES[name](game, pi, rng, order=order, safeguard=True)
+        assert _max_diff(pure, safe) <= 1e-12
+    with pytest.raises(TypeError, match="safeguard must be a bool"):
+        UPDATES[name](game, pi, rng, safeguard="no")
+
+
+def test_safeguard_hides_a_broken_solver(monkeypatch):
+    """Why ``seqmarl verify`` runs the pure update: with the safeguard on, a "solver" returning random tables
+    still never lowers J (every worse state is reverted), so a monotonicity test alone cannot see it."""
+    rng = np.random.default_rng(5)
+    monkeypatch.setattr(trust_region, "solve_max_kl_penalty", lambda old, lin, c: rng.dirichlet(np.ones(old.shape[1]), size=old.shape[0]))
+    game = games.random_game(np.random.default_rng(1), 2, [3, 3], 2, gamma=0.9)
+    pi = sst.random_product_policy(np.random.default_rng(2), game, min_prob=0.05)
+    drops = []
+    for _ in range(10):
+        safe = iteration.hatrpo_exact(game, pi, rng, safeguard=True)
+        assert evaluate.expected_return(game, safe) >= evaluate.expected_return(game, pi) - 1e-12
+        pure = iteration.hatrpo_exact(game, pi, rng, safeguard=False)
+        drops.append(evaluate.expected_return(game, pi) - evaluate.expected_return(game, pure))
+    assert max(drops) > 1e-3
+
+
 def test_happo_weights_are_grouped_pi_times_estimator_m():
     """W+ - ... : pi(a|s) M(s, a) (eq. 10 via multiagent.estimator_m) split by sign and summed over a^{-i}."""
     rng = np.random.default_rng(7)

@@ -1,0 +1,337 @@
+"""Independent reference computations for the theorem checks (not a check module: the registry skips ``_*``).
+
+The rows of ``seqmarl verify`` compare :mod:`seqmarl.theory` against these, so a wrong formula in ``theory/`` (a
+wrong penalty constant, occupancy, KL direction or solver) shows up as a disagreement instead of being shared by
+the code under test and its check. Nothing here imports :mod:`seqmarl.theory.evaluate`, ``multiagent``,
+``bounds``, ``iteration`` or ``trust_region``; only the :class:`MarkovGame` container is shared.
+
+* :func:`evaluate` — exact ``V, Q, A, rho, J`` of a product policy (theory.md §0) from the joint table built by
+  explicit outer products and two ``scipy.linalg.solve`` calls.
+* :func:`conditional_gain` — ``g_s(a) = E_{a^{prev} ~ pibar^{prev}}[A^{i}_pi(s, a^{prev}, a)]`` (ICLR22 eq. 1,
+  Def. 2) as ``E[Q | a^i = a] - E[Q]`` under the mixed product (new predecessors, old others).
+* KKT certificates of the per-agent programs of theory.md §1.9-§1.11 and §2.3 (``*_kkt``): each returns the
+  largest *relative* violation of the optimality conditions of the program it is told (its own data), so a step
+  that solves a different program (another ``C``, ``rho``, radius or KL direction), a no-op or a random table is
+  reported as a large residual.
+* :func:`happo_row_optimum` — exact maximum of the clipped HAPPO objective of one state by the greedy
+  (fractional-knapsack) solution of a separable concave piecewise-linear program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.linalg
+
+from seqmarl.theory.markov_game import MarkovGame
+
+FLAT = 1e-10
+"""A row whose gains spread by at most ``FLAT max(1, max|Q|)`` is one where the agent is (numerically) indifferent."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Exact quantities of a product policy: ``v [S]``, ``q [S, A1..An]``, ``adv = q - v``, improper ``rho [S]``
+    (sums to ``1/(1-gamma)``), ``j = rho^0 . v`` and the joint table ``joint [S, A1..An]``."""
+
+    v: np.ndarray
+    q: np.ndarray
+    adv: np.ndarray
+    rho: np.ndarray
+    j: float
+    joint: np.ndarray
+
+
+def joint_table(tables: Sequence[np.ndarray]) -> np.ndarray:
+    """``pi(a|s) = prod_i pi^i(a^i|s)`` as ``[S, A1, ..., An]`` by successive outer products."""
+    out = np.asarray(tables[0], dtype=np.float64)
+    for t in tables[1:]:
+        t = np.asarray(t, dtype=np.float64)
+        out = out[..., None] * t.reshape((t.shape[0],) + (1,) * (out.ndim - 1) + (t.shape[1],))
+    return out
+
+
+def evaluate(game: MarkovGame, tables: Sequence[np.ndarray]) -> Evaluation:
+    """theory.md §0 for the infinite-horizon discounted objective (``horizon`` must be ``None``)."""
+    if game.horizon is not None:
+        raise ValueError(f"game must be an infinite-horizon discounted game for the reference, got horizon={game.horizon}")
+    n_states = game.n_states
+    joint = joint_table(tables)
+    pj = joint.reshape(n_states, -1)
+    reward = np.asarray(game.reward, dtype=np.float64).reshape(n_states, -1)
+    trans = np.asarray(game.transition, dtype=np.float64).reshape(n_states, -1, n_states)
+    r_pi = np.sum(pj * reward, axis=1)
+    p_pi = np.sum(pj[:, :, None] * trans, axis=1)
+    system = np.eye(n_states) - game.gamma * p_pi
+    v = scipy.linalg.solve(system, r_pi)
+    rho = scipy.linalg.solve(system.T, np.asarray(game.initial, dtype=np.float64))
+    q = (reward + game.gamma * trans @ v).reshape(game.reward.shape)
+    adv = q - v.reshape((-1,) + (1,) * game.n_agents)
+    return Evaluation(v=v, q=q, adv=adv, rho=rho, j=float(np.dot(game.initial, v)), joint=joint)
+
+
+def penalty_constant(game: MarkovGame, ev: Evaluation) -> float:
+    """``C = 4 gamma max_{s,a} |A_pi(s, a)| / (1 - gamma)^2`` (ICLR22 eq. 2, theory.md §1.3)."""
+    return 4.0 * game.gamma * float(np.max(np.abs(ev.adv))) / (1.0 - game.gamma) ** 2
+
+
+def _contract(tensor: np.ndarray, tables: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Contract axis ``1 + j`` of ``tensor [S, A1..An]`` with ``tables[j]`` wherever it is not ``None``."""
+    out = tensor
+    for j in reversed(range(len(tables))):
+        t = tables[j]
+        if t is None:
+            continue
+        out = np.moveaxis(out, 1 + j, -1)
+        out = np.sum(out * t.reshape((t.shape[0],) + (1,) * (out.ndim - 2) + (t.shape[1],)), axis=-1)
+    return out
+
+
+def mixed_tables(tables: Sequence[np.ndarray], prev: Sequence[int], prev_tables: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The old tables with the predecessors ``prev`` replaced by their new tables."""
+    out = list(tables)
+    for j, t in zip(prev, prev_tables):
+        out[j] = np.asarray(t, dtype=np.float64)
+    return out
+
+
+def conditional_gain(q: np.ndarray, tables: Sequence[np.ndarray], agent: int, prev: Sequence[int],
+                     prev_tables: Sequence[np.ndarray]) -> np.ndarray:
+    """``g[s, a] = E_{a^{prev} ~ pibar, a^{rest} ~ pi}[Q(s, .) | a^{agent} = a] - E_{a^{prev} ~ pibar, a^{-prev} ~ pi}[Q(s, .)]``
+    ``[S, A_agent]``: the local gain of ICLR22 eq. (1) / Def. 2 averaged over the updated predecessors."""
+    mixed = mixed_tables(tables, prev, prev_tables)
+    weights: list[np.ndarray | None] = [None if j == agent else mixed[j] for j in range(len(mixed))]
+    qbar = _contract(q, weights)  # [S, A_agent]
+    return qbar - np.sum(tables[agent] * qbar, axis=1, keepdims=True)
+
+
+def happo_weights(adv: np.ndarray, tables: Sequence[np.ndarray], agent: int, prev: Sequence[int],
+                  prev_tables: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``W+-(s, a^{agent})``: sums over ``a^{-agent}`` of the positive / negative parts of
+    ``pibar^{prev}(a^{prev}|s) pi^{-prev}(a^{-prev}|s) A_pi(s, a)`` (= ``pi(a|s) M^{i_{1:m}}(s, a)``, ICLR22 eq. 10)."""
+    w = joint_table(mixed_tables(tables, prev, prev_tables)) * adv
+    other = tuple(1 + j for j in range(adv.ndim - 1) if j != agent)
+    return np.maximum(w, 0.0).sum(axis=other), np.minimum(w, 0.0).sum(axis=other)
+
+
+# ------------------------------------------------------------------------------------------ KL and KKT
+def kl_rows(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``KL(q_s || p_s)`` per row with relative accuracy (``q > 0``): near ``q`` (every ``|p/q - 1| < 1/2``) as
+    ``sum q (e - log1p(e))``, ``e = (p - q)/q`` (``sum q e = 0``), else ``sum q log(q/p)``; ``inf`` if ``p = 0 < q``."""
+    q = np.asarray(q, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    e = (p - q) / q
+    near = np.all(np.abs(e) < 0.5, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        close = np.sum(q * (e - np.log1p(np.where(near[:, None], e, 0.0))), axis=1)
+        direct = np.sum(q * (np.log(q) - np.log(p)), axis=1)
+    return np.where(near, close, direct)
+
+
+def row_multipliers(q: np.ndarray, gain: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the multiplier ``mu`` of ``max <gain, P> - mu KL(q || P)`` that ``p`` is stationary for, and the
+    stationarity residual.
+
+    KKT on the simplex with ``q > 0``: ``gain_a + mu q_a / P_a = nu`` for every action. ``(mu, nu)`` are fitted by
+    least squares in ``u = q / P``; the residual is ``max_a |gain_a + mu u_a - nu| / spread(gain)`` (0 for two
+    actions, where the fit is exact). A row with ``u`` constant (``P = q``) has ``mu = inf``, residual ``inf``."""
+    u = q / p
+    uc = u - u.mean(axis=1, keepdims=True)
+    gc = gain - gain.mean(axis=1, keepdims=True)
+    den = np.sum(uc * uc, axis=1)
+    spread = np.ptp(gain, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.where(den > 0, -np.sum(uc * gc, axis=1) / den, np.inf)
+        resid = np.where(den > 0, np.max(np.abs(gc + mu[:, None] * uc), axis=1) / spread, np.inf)
+    return mu, resid
+
+
+def _feasibility(q: np.ndarray, p: np.ndarray) -> float:
+    if p.shape != q.shape or not np.all(np.isfinite(p)):
+        return np.inf
+    return float(max(np.max(np.abs(p.sum(axis=1) - 1.0)), np.max(np.maximum(-p, 0.0))))
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def _flat_rows(gain: np.ndarray, scale: float) -> np.ndarray:
+    return np.ptp(gain, axis=1) <= FLAT * scale
+
+
+def max_kl_penalty_kkt(q: np.ndarray, gain: np.ndarray, weight: np.ndarray, c: float, p: np.ndarray,
+                       scale: float) -> tuple[float, str]:
+    """Largest relative KKT violation of ``p`` for ICLR22 Algorithm 1's per-agent program (theory.md §1.9)
+
+        max_P sum_s weight_s <gain_s, P_s> - c max_s KL(q_s || P_s)         (weight = rho, improper occupancy)
+
+    Epigraph ``t = max_s KL_s``: multipliers ``mu_s >= 0`` with ``sum_s mu_s = c``, each row stationary for
+    ``weight_s gain_s`` with multiplier ``mu_s``, and ``mu_s > 0 => KL_s = t``. Every row that can gain (not flat,
+    positive weight) has ``KL_s = t`` (a row below ``t`` would have ``mu_s = 0`` and jump to a vertex). With
+    ``c = 0`` the program is linear: ``p`` must attain ``max_a gain_s(a)`` in every weighted row. Flat rows (the
+    agent indifferent) must keep ``q``. ``scale``: the size of the gains (``max(1, max|Q|)``)."""
+    feas = _feasibility(q, p)
+    if not np.isfinite(feas):
+        return np.inf, "not a table"
+    worst, where = feas, "feasibility"
+    flat = _flat_rows(gain, scale) | (weight <= 0)
+    if c == 0:
+        best = gain.max(axis=1)
+        loss = (best - np.sum(gain * p, axis=1)) / np.maximum(np.ptp(gain, axis=1), 1e-300)
+        loss = np.where(flat, 0.0, loss)
+        if float(np.max(loss)) > worst:
+            worst, where = float(np.max(loss)), "best response (C = 0)"
+        return worst, where
+    moved_flat = np.where(flat & (weight > 0), np.max(np.abs(p - q), axis=1), 0.0)
+    if np.max(moved_flat, initial=0.0) > worst:
+        worst, where = float(np.max(moved_flat)), "an indifferent row moved"
+    rows = ~flat
+    if not np.any(rows):
+        return worst, where
+    lin = weight[:, None] * gain
+    mu, resid = row_multipliers(q[rows], lin[rows], p[rows])
+    kl = kl_rows(q[rows], p[rows])
+    t = float(np.max(kl))
+    checks = {
+        "stationarity": float(np.max(resid)),
+        "sum_s mu_s = C": _rel(float(np.sum(mu)), c),
+        "KL_s = t on every row that gains": float(np.max(np.abs(kl - t))) / t if t > 0 else np.inf,
+        "mu_s >= 0": float(np.max(np.maximum(-mu, 0.0))) / c,
+    }
+    for name, value in checks.items():
+        if not value <= worst:  # NaN counts as a violation
+            worst, where = value, name
+    return worst, where
+
+
+def mean_kl_ball_kkt(q: np.ndarray, gain: np.ndarray, w: np.ndarray, delta: float, p: np.ndarray,
+                     scale: float) -> tuple[float, str]:
+    """Largest relative KKT violation of ``p`` for HATRPO's expected-KL program (theory.md §1.10 eq. 7)
+
+        max_P sum_s w_s <gain_s, P_s>   s.t.   sum_s w_s KL(q_s || P_s) <= delta       (w = normalised rho)
+
+    One multiplier ``mu > 0`` shared by every weighted row (``gain_s + mu q/P_s = nu_s / w_s``) and the constraint
+    active (some row can gain, so the linear objective pushes to the boundary)."""
+    feas = _feasibility(q, p)
+    if not np.isfinite(feas):
+        return np.inf, "not a table"
+    worst, where = feas, "feasibility"
+    flat = _flat_rows(gain, scale) | (w <= 0)
+    moved_flat = np.where(flat, np.max(np.abs(p - q), axis=1), 0.0)
+    if np.max(moved_flat, initial=0.0) > worst:
+        worst, where = float(np.max(moved_flat)), "an indifferent row moved"
+    rows = ~flat
+    if not np.any(rows):
+        return worst, where
+    mu, resid = row_multipliers(q[rows], gain[rows], p[rows])
+    kl = kl_rows(q, p)
+    mean_mu = float(np.mean(mu))
+    checks = {
+        "stationarity": float(np.max(resid)),
+        "one multiplier for every row": float(np.max(np.abs(mu - mean_mu))) / abs(mean_mu) if mean_mu else np.inf,
+        "sum_s w_s KL_s = delta": _rel(float(np.dot(w, kl)), delta),
+        "mu > 0": 0.0 if mean_mu > 0 else np.inf,
+    }
+    for name, value in checks.items():
+        if not value <= worst:
+            worst, where = value, name
+    return worst, where
+
+
+def state_kl_penalty_ball_kkt(q: np.ndarray, gain: np.ndarray, lam: float, delta: float, p: np.ndarray,
+                              scale: float) -> tuple[float, str]:
+    """Largest relative KKT violation of ``p`` for the HAML drift program of theory.md §2.3, row by row
+
+        max_P <gain_s, P_s> - lam KL(q_s || P_s)   s.t.   KL(q_s || P_s) <= delta
+
+    Stationary with multiplier ``mu_s = lam + kappa_s``, ``kappa_s >= 0``, ``kappa_s (KL_s - delta) = 0``: either
+    ``mu_s = lam`` with ``KL_s <= delta``, or ``KL_s = delta`` with ``mu_s >= lam``."""
+    feas = _feasibility(q, p)
+    if not np.isfinite(feas):
+        return np.inf, "not a table"
+    worst, where = feas, "feasibility"
+    flat = _flat_rows(gain, scale)
+    moved_flat = np.where(flat, np.max(np.abs(p - q), axis=1), 0.0)
+    if np.max(moved_flat, initial=0.0) > worst:
+        worst, where = float(np.max(moved_flat)), "an indifferent row moved"
+    rows = ~flat
+    if not np.any(rows):
+        return worst, where
+    mu, resid = row_multipliers(q[rows], gain[rows], p[rows])
+    kl = kl_rows(q[rows], p[rows])
+    mu_scale = max(lam, float(np.max(np.ptp(gain[rows], axis=1))))
+    interior = np.abs(mu - lam) / mu_scale       # 0 when the drift's own maximiser is taken
+    boundary = np.abs(kl - delta) / delta        # 0 when the ball binds
+    checks = {
+        "stationarity": float(np.max(resid)),
+        "mu_s = lam or KL_s = delta": float(np.max(np.minimum(interior, boundary))),
+        "KL_s <= delta": float(np.max(np.maximum(kl - delta, 0.0))) / delta,
+        "mu_s >= lam": float(np.max(np.maximum(lam - mu, 0.0))) / mu_scale,
+    }
+    for name, value in checks.items():
+        if not value <= worst:
+            worst, where = value, name
+    return worst, where
+
+
+def happo_row_value(q: np.ndarray, p: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, clip: float) -> np.ndarray:
+    """``sum_a W+ min(r, 1+eps) + W- max(r, 1-eps)`` per row over the support of ``q``, ``r = P/q``
+    (theory.md §1.11)."""
+    on = q > 0
+    r = np.where(on, p / np.where(on, q, 1.0), 0.0)
+    terms = w_plus * np.minimum(r, 1.0 + clip) + w_minus * np.maximum(r, 1.0 - clip)
+    return np.sum(np.where(on, terms, 0.0), axis=1)
+
+
+def happo_row_optimum(q: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, clip: float) -> np.ndarray:
+    """Exact per-row maximum of :func:`happo_row_value` over distributions on the support of ``q``.
+
+    ``f_a(x) = W+_a min(x/q_a, 1+eps) + W-_a max(x/q_a, 1-eps)`` is concave piecewise linear in ``x = P_a`` with
+    slopes ``W+_a/q_a`` on ``[0, (1-eps) q_a]``, ``(W+_a + W-_a)/q_a`` on ``[(1-eps) q_a, (1+eps) q_a]`` and
+    ``W-_a/q_a`` beyond (decreasing, as ``W+ >= 0 >= W-``). A separable concave objective on ``sum_a x_a = 1`` is
+    maximised by filling the unit budget with the steepest pieces first (fractional knapsack)."""
+    out = np.empty(q.shape[0])
+    for s in range(q.shape[0]):
+        support = np.flatnonzero(q[s] > 0)
+        base = float(np.sum(w_minus[s, support] * (1.0 - clip)))
+        pieces = []
+        for a in support:
+            qa = q[s, a]
+            pieces.append((w_plus[s, a] / qa, (1.0 - clip) * qa))
+            pieces.append(((w_plus[s, a] + w_minus[s, a]) / qa, 2.0 * clip * qa))
+            pieces.append((w_minus[s, a] / qa, np.inf))
+        pieces.sort(key=lambda x: -x[0])
+        left, value = 1.0, base
+        for slope, length in pieces:
+            take = min(left, length)
+            value += slope * take
+            left -= take
+            if left <= 0:
+                break
+        out[s] = value
+    return out
+
+
+def happo_kkt(q: np.ndarray, p: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, weight: np.ndarray,
+              clip: float, scale: float) -> tuple[float, str]:
+    """Relative optimality gap of ``p`` for the exact HAPPO step's per-agent LP (theory.md §1.11):
+    ``max_s weight_s |max_s - value_s(p)| / sum_s weight_s sum_a |W_{s,a}|`` (the LP's objective is the
+    ``weight``-sum over states, so a state of negligible weight only has to be solved to its share of it; a value
+    above the maximum means ``p`` is infeasible). ``FLAT scale`` is added to every state's ``sum |W|``: the rounding
+    level of the weights, below which an agent is indifferent."""
+    feas = _feasibility(q, p)
+    if not np.isfinite(feas):
+        return np.inf, "not a table"
+    feas = max(feas, float(np.max(np.where(q > 0, 0.0, np.abs(p)))))  # the ratio needs P = 0 off the support
+    opt = happo_row_optimum(q, w_plus, w_minus, clip)
+    val = happo_row_value(q, p, w_plus, w_minus, clip)
+    size = float(np.sum(np.maximum(weight, 0.0) * (np.sum(np.abs(w_plus) + np.abs(w_minus), axis=1) + FLAT * scale)))
+    if size == 0.0:
+        return feas, "feasibility"
+    gap = float(np.max(np.maximum(weight, 0.0) * np.abs(opt - val))) / size
+    if gap > feas:
+        return gap, "LP optimality"
+    return feas, "feasibility"
