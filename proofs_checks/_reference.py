@@ -229,9 +229,11 @@ def mean_kl_ball_kkt(q: np.ndarray, gain: np.ndarray, w: np.ndarray, delta: floa
     mu, resid = row_multipliers(q[rows], gain[rows], p[rows])
     kl = kl_rows(q, p)
     mean_mu = float(np.mean(mu))
+    with np.errstate(invalid="ignore"):
+        spread_mu = float(np.max(np.abs(mu - mean_mu))) / abs(mean_mu) if mean_mu else np.inf
     checks = {
         "stationarity": float(np.max(resid)),
-        "one multiplier for every row": float(np.max(np.abs(mu - mean_mu))) / abs(mean_mu) if mean_mu else np.inf,
+        "one multiplier for every row": spread_mu,
         "sum_s w_s KL_s = delta": _rel(float(np.dot(w, kl)), delta),
         "mu > 0": 0.0 if mean_mu > 0 else np.inf,
     }

@@ -7,6 +7,9 @@
 
 With a finite ``horizon`` H the same quantities are the t = 0 values of the stationary policy over H steps:
 ``V_H = sum_{t<H} (gamma P_pi)^t r_pi``, ``Q = r + gamma P V_{H-1}``, ``rho = sum_{t<H} (gamma P_pi^T)^t rho^0``.
+:func:`advantage` refuses such games (``H > 1``): ``Q_H - V_H`` is a t = 0 quantity, and the performance-difference
+identity ``J(pibar) - J(pi) = sum_s rho_pibar(s) E_pibar[A_pi(s, .)]`` fails for it (the advantage of a
+finite-horizon problem depends on the time step).
 """
 
 from __future__ import annotations
@@ -70,8 +73,23 @@ def q_value(game: MarkovGame, pi: PolicyLike) -> np.ndarray:
     return q_from_values(game, value(game, pi))
 
 
+def check_stationary_advantage(game: MarkovGame, caller: str) -> None:
+    """Raise ``ValueError`` naming ``game`` if it has a finite horizon ``H > 1`` (theory.md §0: the advantage,
+    the surrogates and estimators built on it are those of the infinite-horizon discounted objective; with
+    ``H = 1`` the t = 0 quantities are the whole problem and the identities hold)."""
+    if game.horizon is not None and game.horizon > 1:
+        raise ValueError(
+            f"{caller}: game has a finite horizon (horizon={game.horizon}): the advantage A_pi = Q_pi - V_pi of a "
+            "stationary policy is time-dependent there, and the t = 0 quantities Q_H - V_H do not satisfy the "
+            "performance-difference identity; use an infinite-horizon discounted game (horizon=None) or horizon=1"
+        )
+
+
 def advantage(game: MarkovGame, pi: PolicyLike) -> np.ndarray:
-    """``A_pi(s,a) = Q_pi(s,a) - V_pi(s)`` ``[S, A1..An]``."""
+    """``A_pi(s,a) = Q_pi(s,a) - V_pi(s)`` ``[S, A1..An]`` (theory.md §0). ``ValueError`` for a game with a finite
+    horizon ``H > 1`` (see :func:`check_stationary_advantage`)."""
+    game = _check_game(game)
+    check_stationary_advantage(game, "advantage")
     q = q_value(game, pi)
     v = value(game, pi)
     return q - v.reshape((-1,) + (1,) * game.n_agents)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .evaluate import _check_game, advantage, occupancy, q_value
+from .evaluate import _check_game, advantage, check_stationary_advantage, occupancy, q_value
 from .markov_game import MarkovGame
 from .policies import Policy, _table, agent_tables
 
@@ -89,8 +89,11 @@ def advantage_subset(
 ) -> np.ndarray:
     """``A^{agents}_pi(s, a^{given}, a^{agents}) = Q^{given, agents}_pi - Q^{given}_pi`` (HATRPO eq. 1).
 
-    Shape ``[S, A_{given...}, A_{agents...}]`` (given agents first, in the order listed)."""
+    Shape ``[S, A_{given...}, A_{agents...}]`` (given agents first, in the order listed). ``ValueError`` for a game
+    with a finite horizon ``H > 1`` (the advantage is then time-dependent; see
+    :func:`seqmarl.theory.evaluate.check_stationary_advantage`)."""
     game = _check_game(game)
+    check_stationary_advantage(game, "advantage_subset")
     tables = _tables_for(game, pi)
     agents = _check_agents(agents, game.n_agents)
     given = _check_agents(given, game.n_agents, "given")
@@ -124,8 +127,10 @@ def expected_local_advantage(
     new_tables: Sequence[np.ndarray],
     q: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per state ``g(s) = E_{a^{i_{1:m-1}} ~ pibar, a^{i_m} ~ pihat}[A^{i_m}_pi(s, a^{i_{1:m-1}}, a^{i_m})]``, ``[S]``."""
+    """Per state ``g(s) = E_{a^{i_{1:m-1}} ~ pibar, a^{i_m} ~ pihat}[A^{i_m}_pi(s, a^{i_{1:m-1}}, a^{i_m})]``, ``[S]``.
+    ``ValueError`` for a game with a finite horizon ``H > 1``."""
     game = _check_game(game)
+    check_stationary_advantage(game, "expected_local_advantage")
     agents = _check_agents(agents, game.n_agents)
     if not agents:
         raise ValueError("agents must name at least the updating agent i_m")
@@ -147,7 +152,12 @@ def surrogate(
     """HATRPO Def. 2: ``L^{i_{1:m}}_pi(pibar^{i_{1:m-1}}, pihat^{i_m}) = sum_s rho_pi(s) g(s)``.
 
     ``agents = i_{1:m}``; ``new_tables = [pibar^{i_1}, ..., pibar^{i_{m-1}}, pihat^{i_m}]``, each ``[S, A]``.
-    ``rho`` is the improper occupancy ``rho_pi`` (computed if omitted)."""
+    ``rho`` is the improper occupancy ``rho_pi`` (computed if omitted). ``ValueError`` for a game with a finite
+    horizon ``H > 1``: Def. 2 and Lemma 2 are stated for the infinite-horizon discounted objective, and the t = 0
+    ``Q``/``rho`` of a finite-horizon game do not give ``L`` its meaning (``sum_m L != J(pibar) - J(pi)`` to first
+    order)."""
+    game = _check_game(game)
+    check_stationary_advantage(game, "surrogate")
     g = expected_local_advantage(game, pi, agents, new_tables, q=q)
     if rho is None:
         rho = occupancy(game, _as_policy(_tables_for(game, pi)))
@@ -164,8 +174,10 @@ def estimator_m(
     """HATRPO eq. (10): ``M^{i_{1:m}}(s, a) = [pibar^{i_{1:m-1}}(a^{i_{1:m-1}}|s) / pi^{i_{1:m-1}}(a^{i_{1:m-1}}|s)] A_pi(s, a)``.
 
     ``prev_agents = i_{1:m-1}`` are the agents already updated to ``prev_new_tables``; ``adv`` defaults to the
-    exact ``A_pi``. Returns ``[S, A1, ..., An]``. Needs ``pi`` positive on the previous agents' actions."""
+    exact ``A_pi``. Returns ``[S, A1, ..., An]``. Needs ``pi`` positive on the previous agents' actions.
+    ``ValueError`` for a game with a finite horizon ``H > 1`` (eq. 9-10 use the stationary advantage)."""
     game = _check_game(game)
+    check_stationary_advantage(game, "estimator_m")
     tables = _tables_for(game, pi)
     prev_agents = _check_agents(prev_agents, game.n_agents, "prev_agents")
     new = _new_tables(game, prev_agents, prev_new_tables, "prev_new_tables")

@@ -117,6 +117,36 @@ def test_prop1_xor_shared_and_joint(n):
     assert abs(shared.value / joint.value - 2.0 / 2**n) <= 1e-12
 
 
+@pytest.mark.parametrize("n", [2, 4, 6, 12])
+def test_two_action_candidates_are_endpoints_and_roots_only(n):
+    """ICLR22 Prop. 1 oracle: the candidate set is {0, 1} and the (near-)real roots of J' -- no grid (a grid holding
+    p = 1/2 made xor(n) right by construction)."""
+    payoff = games.xor(n).reward[0]
+    zeros = n - np.indices(payoff.shape).sum(axis=0)
+    coeffs = np.bincount(zeros.ravel(), weights=payoff.ravel(), minlength=n + 1)
+    poly = optima._two_action_polynomial(coeffs)
+    candidates = optima._two_action_candidates(poly)
+    roots = poly.deriv().roots()
+    expected = np.concatenate([[0.0, 1.0], np.clip(roots[np.abs(roots.imag) <= 1e-3 * (1 + np.abs(roots))].real, 0, 1)])
+    np.testing.assert_array_equal(np.sort(candidates), np.sort(expected))
+    assert len(candidates) <= n + 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_action_upper_bound_is_certified_and_tight(seed):
+    """The Bernstein bound is >= the maximum on a fine grid (and at the critical points) and within 1e-12 of it."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 9))
+    coeffs = rng.standard_normal(n + 1) * rng.integers(1, 5, size=n + 1)
+    p = np.linspace(0, 1, 100001)
+    dense = float(optima._bernstein_value(coeffs, p).max())
+    roots = optima._two_action_polynomial(coeffs).deriv().roots() if n > 1 else np.array([])
+    critical = np.clip(roots[np.abs(roots.imag) < 1e-9].real, 0, 1)
+    best = max(dense, float(optima._bernstein_value(coeffs, critical).max(initial=-np.inf)))
+    upper = optima._two_action_upper_bound(coeffs, best, 1e-13)
+    assert best < upper <= best + 1e-12 * (1 + abs(best))
+
+
 @FAST
 @given(seed=SEEDS, n=st.integers(1, 5))
 def test_shared_two_actions_beats_dense_grid(seed, n):
