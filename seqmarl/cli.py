@@ -22,11 +22,24 @@ def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentPars
     return wrap
 
 
+def _seed(text: str) -> int:
+    """``--seed``: a non-negative integer (the seed of ``numpy.random.default_rng``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}")
+    return value
+
+
 def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", metavar="NAME", help="run only this check (repeatable)")
     p.add_argument("--thorough", action="store_true", help="run 12x the cases of every scalable check (>= 10x in total)")
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the random cases (default 0: every default run is the same run); printed in the "
+                   "summary line and the JSON, with the command that reproduces a failure")
     p.add_argument("--list", action="store_true", help="list the check names and exit")
     p.add_argument("--full", action="store_true", help="print every claim and source in full")
 

@@ -18,8 +18,18 @@ from seqmarl.proofs_checks.base import Check, CheckResult
 THOROUGH_SCALE = 12
 
 
-def run_checks(names: Sequence[str] | None = None, thorough: bool = False, seed: int = 0, console: Console | None = None) -> list[tuple[Check, CheckResult]]:
-    """Execute the selected checks under the default (or ``--thorough``, 10x cases) profile."""
+DEFAULT_SEED = 0
+"""The seed of the random cases when ``--seed`` is not given: a default run is the same run every time."""
+
+
+def run_checks(names: Sequence[str] | None = None, thorough: bool = False, seed: int = DEFAULT_SEED,
+               console: Console | None = None) -> list[tuple[Check, CheckResult]]:
+    """Execute the selected checks under the default (or ``--thorough``, 10x cases) profile.
+
+    Every check draws its random cases from ``numpy.random.default_rng(seed)`` (``Profile.seed``), so a run is
+    reproduced exactly by its seed; the seed is printed in the summary line and stored in the JSON."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     profile = Profile(scale=THOROUGH_SCALE if thorough else 1, seed=seed)
     checks = select(list(names) if names else None)
     results = []
@@ -60,7 +70,8 @@ def render(results: list[tuple[Check, CheckResult]], full: bool = False) -> Tabl
     return table
 
 
-def to_json(results: list[tuple[Check, CheckResult]]) -> list[dict]:
+def to_json(results: list[tuple[Check, CheckResult]], seed: int = 0, thorough: bool = False) -> list[dict]:
+    """One record per check; ``seed`` and ``profile`` say how to reproduce it (``--seed``, ``--thorough``)."""
     return [
         {
             "name": c.name,
@@ -72,12 +83,26 @@ def to_json(results: list[tuple[Check, CheckResult]]) -> list[dict]:
             "seconds": r.seconds,
             "passed": r.passed,
             "detail": r.detail,
+            "seed": seed,
+            "profile": "thorough" if thorough else "default",
         }
         for c, r in results
     ]
 
 
-def main(names: Sequence[str] | None, thorough: bool, json_path: str | None, seed: int = 0, full: bool = False) -> int:
+def summary(results: list[tuple[Check, CheckResult]], seed: int = 0, thorough: bool = False) -> str:
+    """The closing line: counts, time and the seed; on failure also the command that reruns the failed rows."""
+    failed = [c.name for c, r in results if not r.passed]
+    total = sum(r.seconds for _, r in results)
+    profile = ", --thorough" if thorough else ""
+    line = f"{len(results) - len(failed)}/{len(results)} checks passed in {total:.1f} s (seed {seed}{profile})"
+    if failed:
+        rerun = f"seqmarl verify --seed {seed}" + (" --thorough" if thorough else "") + "".join(f" --only {n}" for n in failed)
+        line += f"; failed: {', '.join(failed)}; reproduce with: {rerun}"
+    return line
+
+
+def main(names: Sequence[str] | None, thorough: bool, json_path: str | None, seed: int = DEFAULT_SEED, full: bool = False) -> int:
     """Run, print the table, optionally write JSON; return 1 if any check failed (or none ran)."""
     console = Console()
     if not console.is_terminal:
@@ -85,9 +110,8 @@ def main(names: Sequence[str] | None, thorough: bool, json_path: str | None, see
     results = run_checks(names, thorough=thorough, seed=seed)
     console.print(render(results, full=full))
     failed = [c.name for c, r in results if not r.passed]
-    total = sum(r.seconds for _, r in results)
-    console.print(f"{len(results) - len(failed)}/{len(results)} checks passed in {total:.1f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    console.print(summary(results, seed=seed, thorough=thorough), soft_wrap=True)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(to_json(results), indent=2))
+        Path(json_path).write_text(json.dumps(to_json(results, seed=seed, thorough=thorough), indent=2))
     return 1 if failed or not results else 0

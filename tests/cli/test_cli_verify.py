@@ -69,3 +69,57 @@ def test_registry_covers_the_theory_summary_matrix() -> None:
     }
     assert required <= names, required - names
     assert all(c.method in ("exact", "symbolic", "convex", "property", "counterexample") for c in all_checks())
+
+
+def test_verify_default_seed_is_fixed_and_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A default run is the same run every time (seed 0); the seed is in the summary line and in every JSON row."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["verify", "--only", "pdl_identity", "--json", str(first)]) == 0
+    assert main(["verify", "--only", "pdl_identity", "--json", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("checks passed in") == 2 and "(seed 0)" in out
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    assert [(r["worst_error"], r["detail"], r["seed"], r["profile"]) for r in a] == \
+           [(r["worst_error"], r["detail"], r["seed"], r["profile"]) for r in b]
+    assert a[0]["seed"] == 0 and a[0]["profile"] == "default"
+
+
+def test_verify_seed_option_changes_the_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out0, out7 = tmp_path / "s0.json", tmp_path / "s7.json"
+    assert main(["verify", "--only", "pdl_identity", "--seed", "0", "--json", str(out0)]) == 0
+    assert main(["verify", "--only", "pdl_identity", "--seed", "7", "--json", str(out7)]) == 0
+    r0, r7 = json.loads(out0.read_text())[0], json.loads(out7.read_text())[0]
+    assert r7["seed"] == 7 and "(seed 7)" in capsys.readouterr().out
+    assert (r0["worst_error"], r0["detail"]) != (r7["worst_error"], r7["detail"])
+
+
+def test_verify_failure_prints_seed_and_rerun_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    bad = Check("always_fails", "a claim that is false", "test", "exact",
+                lambda profile: CheckResult(cases=1, worst_error=float(profile.seed), passed=False, detail="wrong"))
+    import seqmarl.verify as verify
+
+    monkeypatch.setattr(verify, "select", lambda names: [bad])
+    out = tmp_path / "f.json"
+    assert main(["verify", "--seed", "5", "--thorough", "--json", str(out)]) == 1
+    line = capsys.readouterr().out
+    assert "0/1 checks passed" in line and "(seed 5, --thorough)" in line
+    assert "reproduce with: seqmarl verify --seed 5 --thorough --only always_fails" in " ".join(line.split())
+    row = json.loads(out.read_text())[0]
+    assert row["seed"] == 5 and row["profile"] == "thorough" and row["worst_error"] == 5.0
+
+
+@pytest.mark.parametrize("seed", ["-1", "x", "1.5"])
+def test_verify_rejects_a_bad_seed(seed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", "--seed", seed])
+    assert exc.value.code == 2
+    assert "--seed must be a non-negative integer" in capsys.readouterr().err
+
+
+def test_run_checks_rejects_a_bad_seed() -> None:
+    import seqmarl.verify as verify
+
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        verify.run_checks(["pdl_identity"], seed=-1)
+    assert verify.DEFAULT_SEED == 0
