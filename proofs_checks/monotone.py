@@ -161,7 +161,7 @@ def _ne_convergence(profile: Profile) -> CheckResult:
         reached: set[tuple[int, ...]] = set()
         budget = 20 if game.gamma == 0 else 150
         worst_c = 0.0
-        for _ in range(profile.cases(5)):
+        for _ in range(profile.cases(5) if game.gamma == 0 else profile.cases(3)):
             pi = _soft(rng, game)
             for _ in range(budget):
                 worst_c = max(worst_c, ref.penalty_constant(game, ref.evaluate(game, pi.tables)))
