@@ -4,7 +4,7 @@ expected-KL ball, exact HAPPO and a HAML instance with a KL drift (theory.md §1
 Every update is a pure function ``update(game, pi, rng, **options) -> Factorized`` taking the current product
 policy ``pi = pi_k`` and returning ``pi_{k+1}``. Values, advantages and occupancies are exact (theory.md §0);
 only the per-agent maximisation goes through a solver (:mod:`seqmarl.theory.trust_region`: KKT root-finding for the
-KL programs, exact to about 1e-13; scipy HiGHS for the HAPPO LP), so results are exact to solver tolerance.
+KL programs, exact to about 1e-13; the HAPPO LP by its exact greedy structure), so results are exact to rounding.
 
 Sequential scheme (default). Agents are updated in the order ``i_{1:n}`` (``order``, or a permutation drawn from
 ``rng``); agent ``i_m`` maximises its objective against the current ``pi`` with the predecessors ``i_{1:m-1}``
@@ -314,7 +314,7 @@ def happo_exact(game: MarkovGame, pi: Factorized, rng: np.random.Generator, clip
     ``pi(a|s) M(s,a) max(r, 1-eps)`` if ``M < 0``. As ``r`` depends on ``a^{i_m}`` only, these group into
     ``W+(s, a^{i_m}) min(r, 1+eps) + W-(s, a^{i_m}) max(r, 1-eps)`` with ``W+ >= 0 >= W-`` the sums of the positive
     and negative parts of ``pi M`` over ``a^{-i_m}`` (:func:`happo_weights`): a concave piecewise-linear objective,
-    maximised exactly by an LP (HiGHS). ``P`` is kept on the support of the old table (the importance ratio is
+    maximised exactly (:func:`seqmarl.theory.trust_region.solve_happo_lp`). ``P`` is kept on the support of the old table (the importance ratio is
     undefined off it). Among maximisers the one nearest the old table in L1 is returned.
     Monotone in ``J`` (HAML, theory.md §2.2). ``safeguard``: see the module docstring."""
     game, pi = _check_inputs(game, pi, rng)

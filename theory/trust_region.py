@@ -5,7 +5,7 @@ Every exact update of :mod:`seqmarl.theory.iteration` reduces, for one agent wit
 * ``max_P sum_s <lin_s, P_s> - c max_s KL(q_s || P_s)``                 (HATRPO Algorithm 1)   :func:`solve_max_kl_penalty`
 * ``max_P sum_s w_s <g_s, P_s>  s.t.  sum_s w_s KL(q_s || P_s) <= delta``  (HATRPO eq. 7)         :func:`solve_mean_kl_ball`
 * ``max_P <g_s, P_s> - lam KL(q_s || P_s)  s.t.  KL(q_s || P_s) <= delta`` per row (HAML drift) :func:`solve_state_kl_penalty_ball`
-* the clipped HAPPO objective, a linear program                                                :func:`solve_happo_lp`
+* the clipped HAPPO objective, a linear program (solved exactly by its greedy structure)        :func:`solve_happo_lp`
 
 The KL programs are solved through their KKT conditions (one-dimensional monotone roots, safeguarded Newton),
 exact to about 1e-13 relative. A generic exponential-cone formulation (:func:`kl_program_cvxpy`) is kept as a
@@ -355,8 +355,9 @@ _HIGHS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1
 
 
 def solve_happo_lp_highs(old: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, rho: np.ndarray, clip: float) -> np.ndarray:
-    """Cross-check of :func:`solve_happo_lp` (HiGHS, tolerances ~1e-10 relative to the largest slope): maximiser of ``sum_s rho(s) sum_a [W+ min(r, 1+eps) + W- max(r, 1-eps)]`` with ``r = P/old`` on the
-    support of ``old`` and ``P = 0`` off it (theory.md §1.11), as an LP (HiGHS).
+    """Cross-check of :func:`solve_happo_lp` by a generic LP solver (HiGHS; its tolerances, ~1e-10 relative to the
+    largest slope, limit the accuracy): maximiser of ``sum_s rho(s) sum_a [W+ min(r, 1+eps) + W- max(r, 1-eps)]``
+    with ``r = P/old`` on the support of ``old`` and ``P = 0`` off it (theory.md §1.11).
 
     Formulated in ``P`` (not ``r``): with ``W+ >= 0 >= W-``, each action's term is the concave piecewise-linear
     ``f_a(P) = min_k (s_k P + b_k)`` over the four affine pieces ``(W+ + W-) P/q``, ``W+ P/q + W- (1-eps)``,
