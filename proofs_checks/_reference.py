@@ -13,6 +13,8 @@ the code under test and its check. Nothing here imports :mod:`seqmarl.theory.eva
   largest *relative* violation of the optimality conditions of the program it is told (its own data), so a step
   that solves a different program (another ``C``, ``rho``, radius or KL direction), a no-op or a random table is
   reported as a large residual.
+* :func:`kl_program_cvxpy`, :func:`solve_happo_lp_highs` — generic reference solvers (exponential cone, LP) for
+  cross-checks of :mod:`seqmarl.theory.trust_region` in the tests (about 1e-8 accurate).
 * :func:`happo_row_optimum` — exact maximum of the clipped HAPPO objective of one state by the greedy
   (fractional-knapsack) solution of a separable concave piecewise-linear program.
 """
@@ -24,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
+from scipy.optimize import linprog
 
 from seqmarl.theory.markov_game import MarkovGame
 
@@ -337,3 +341,112 @@ def happo_kkt(q: np.ndarray, p: np.ndarray, w_plus: np.ndarray, w_minus: np.ndar
     if gap > feas:
         return gap, "LP optimality"
     return feas, "feasibility"
+
+
+# ------------------------------------------------------------------------------------------ generic solvers
+def kl_program_cvxpy(old: np.ndarray, lin: np.ndarray, *, max_kl_penalty: float = 0.0,
+                     state_kl_penalty: np.ndarray | None = None, state_kl_radius: float | None = None,
+                     mean_kl_weights: np.ndarray | None = None, mean_kl_radius: float | None = None) -> np.ndarray:
+    """Reference solve by cvxpy (exponential cone, CLARABEL) of
+
+        maximise  sum_{s,a} lin[s,a] P[s,a] - max_kl_penalty t - sum_s state_kl_penalty[s] KL_s
+        s.t.      KL_s <= t (if max_kl_penalty > 0),  KL_s <= state_kl_radius,  sum_s w_s KL_s <= mean_kl_radius,
+
+    ``KL_s = sum_{a: old > 0} rel_entr(old, P)``. Accuracy about 1e-8 absolute (constraints may be violated by
+    that much); for cross-checks only."""
+    import cvxpy as cp
+
+    old, lin = np.asarray(old, dtype=np.float64), np.asarray(lin, dtype=np.float64)
+    n_states, n_actions = old.shape
+    scale = float(np.max(np.abs(lin))) or 1.0
+    x = cp.Variable(n_states * n_actions, nonneg=True)
+    rows = sp.kron(sp.eye(n_states), np.ones((1, n_actions)), format="csr")
+    support = np.flatnonzero(old.ravel() > 0)
+    summer = sp.csr_matrix((np.ones(support.size), (support // n_actions, np.arange(support.size))), shape=(n_states, support.size))
+    kl = summer @ cp.rel_entr(old.ravel()[support], x[support])
+    objective = (lin.ravel() / scale) @ x
+    constraints = [rows @ x == 1]
+    if max_kl_penalty > 0:
+        t = cp.Variable()
+        objective = objective - (max_kl_penalty / scale) * t
+        constraints.append(kl <= t)
+    if state_kl_penalty is not None:
+        objective = objective - (np.asarray(state_kl_penalty, dtype=np.float64) / scale) @ kl
+    if state_kl_radius is not None:
+        constraints.append(kl <= state_kl_radius)
+    if mean_kl_radius is not None:
+        constraints.append(np.asarray(mean_kl_weights, dtype=np.float64) @ kl <= mean_kl_radius)
+    problem = cp.Problem(cp.Maximize(objective), constraints)
+    try:
+        problem.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError:  # pragma: no cover - fallback solver
+        problem.solve(solver=cp.SCS, eps=1e-10, max_iters=200_000)
+    if x.value is None:  # pragma: no cover
+        raise RuntimeError(f"cvxpy could not solve the KL program (status {problem.status})")
+    return x.value.reshape(n_states, n_actions)
+
+
+_HIGHS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+"""HiGHS tolerances for the HAPPO LP (defaults 1e-7 leave relative optimality gaps of ~1e-7)."""
+
+
+def solve_happo_lp_highs(old: np.ndarray, w_plus: np.ndarray, w_minus: np.ndarray, rho: np.ndarray, clip: float) -> np.ndarray:
+    """Cross-check of :func:`solve_happo_lp` by a generic LP solver (HiGHS; its tolerances, ~1e-10 relative to the
+    largest slope, limit the accuracy): maximiser of ``sum_s rho(s) sum_a [W+ min(r, 1+eps) + W- max(r, 1-eps)]``
+    with ``r = P/old`` on the support of ``old`` and ``P = 0`` off it (theory.md §1.11).
+
+    Formulated in ``P`` (not ``r``): with ``W+ >= 0 >= W-``, each action's term is the concave piecewise-linear
+    ``f_a(P) = min_k (s_k P + b_k)`` over the four affine pieces ``(W+ + W-) P/q``, ``W+ P/q + W- (1-eps)``,
+    ``W- P/q + W+ (1+eps)`` and ``W+ (1+eps) + W- (1-eps)`` (``q = old_a``), and an epigraph variable
+    ``z_a <= s_k P_a + b_k`` carries it. The slopes ``W/q`` stay of the size of the advantages (``W`` holds the
+    factor ``old_a``), whereas the ratio form ``u <= P/q`` has coefficients ``1/q`` that wreck HiGHS's tolerances
+    when an action is nearly abandoned (``q ~ 1e-11``). Among the maximisers the one nearest ``old`` in L1 is
+    returned (a second LP with the objective held at its optimum)."""
+    old = np.asarray(old, dtype=np.float64)
+    if not 0 < clip < 1:
+        raise ValueError(f"clip must lie in (0, 1), got {clip}")
+    if np.any(w_plus < 0) or np.any(w_minus > 0):
+        raise ValueError("w_plus must be >= 0 and w_minus <= 0")
+    n_states, n_actions = old.shape
+    n = n_states * n_actions
+    q = old.ravel()
+    on = q > 0
+    idx = np.flatnonzero(on)
+    k = idx.size
+    wp = np.asarray(w_plus, dtype=np.float64).ravel()[idx]
+    wm = np.asarray(w_minus, dtype=np.float64).ravel()[idx]
+    inv = 1.0 / q[idx]
+    slopes = np.stack([(wp + wm) * inv, wp * inv, wm * inv, np.zeros(k)])  # [4, k]
+    intercepts = np.stack([np.zeros(k), wm * (1.0 - clip), wp * (1.0 + clip), wp * (1.0 + clip) + wm * (1.0 - clip)])
+    weight = np.repeat(np.asarray(rho, dtype=np.float64), n_actions)[idx]
+    scale = float(np.max(np.abs(weight[None, :] * np.concatenate([slopes, intercepts])), initial=0.0))
+    if scale == 0.0:  # every weighted term vanishes: every table is a maximiser, the nearest is old itself
+        return old.copy()
+    cost = np.zeros(2 * n)  # x = [P, z]
+    cost[n + idx] = -weight / scale
+    rows = np.arange(4 * k)
+    cols_p = np.tile(idx, 4)
+    cols_z = n + np.tile(idx, 4)
+    a_ub = sp.csr_matrix((np.concatenate([-slopes.ravel(), np.ones(4 * k)]), (np.concatenate([rows, rows]), np.concatenate([cols_p, cols_z]))),
+                         shape=(4 * k, 2 * n))  # z - s P <= b
+    b_ub = intercepts.ravel()
+    a_eq = sp.hstack([sp.kron(sp.eye(n_states), np.ones((1, n_actions))), sp.csr_matrix((n_states, n))]).tocsr()
+    b_eq = np.ones(n_states)
+    bounds = [(0.0, None) if o else (0.0, 0.0) for o in on] + [(None, None) if o else (0.0, 0.0) for o in on]
+    first = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs", options=_HIGHS)
+    if first.status != 0:  # pragma: no cover - the LP is feasible (P = old) and bounded
+        raise RuntimeError(f"HiGHS failed on the HAPPO LP: {first.message}")
+    slack = 1e-11 * (1.0 + abs(first.fun))
+    eye = sp.eye(n, format="csr")
+    a_abs = sp.vstack([sp.hstack([eye, sp.csr_matrix((n, n)), -eye]), sp.hstack([-eye, sp.csr_matrix((n, n)), -eye])])
+    a_ub2 = sp.vstack([
+        sp.hstack([a_ub, sp.csr_matrix((4 * k, n))]),
+        a_abs,
+        sp.hstack([sp.csr_matrix(cost[None, :]), sp.csr_matrix((1, n))]),
+    ]).tocsr()
+    b_ub2 = np.concatenate([b_ub, q, -q, [first.fun + slack]])
+    a_eq2 = sp.hstack([a_eq, sp.csr_matrix((n_states, n))]).tocsr()
+    second = linprog(np.concatenate([np.zeros(2 * n), np.ones(n)]), A_ub=a_ub2, b_ub=b_ub2, A_eq=a_eq2, b_eq=b_eq,
+                     bounds=bounds + [(0.0, None)] * n, method="highs", options=_HIGHS)
+    x = second.x if second.status == 0 else first.x
+    return x[:n].reshape(n_states, n_actions)

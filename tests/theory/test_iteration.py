@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from seqmarl import _strategies as sst
+from seqmarl.proofs_checks import _reference as reference
 from seqmarl.theory import bounds, evaluate, games, iteration, multiagent, trust_region
 from seqmarl.theory.markov_game import MarkovGame, matrix_game
 from seqmarl.theory.policies import Factorized, Joint
@@ -180,19 +181,19 @@ def test_kl_programs_match_cvxpy(seed):
 
     c = float(rng.uniform(0.5, 5.0))
     ours = trust_region.solve_max_kl_penalty(q, l, c)
-    ref = clean(trust_region.kl_program_cvxpy(q, l, max_kl_penalty=c))
+    ref = clean(reference.kl_program_cvxpy(q, l, max_kl_penalty=c))
     pen = lambda x: float(np.sum(l * x) - c * np.max(kl(x)))  # noqa: E731
     assert pen(ours) >= pen(ref) - 1e-7
 
     delta = float(rng.uniform(0.01, 0.5))
     ours = trust_region.solve_mean_kl_ball(q, l, w, delta)
-    ref = clean(trust_region.kl_program_cvxpy(q, w[:, None] * l, mean_kl_weights=w, mean_kl_radius=delta))
+    ref = clean(reference.kl_program_cvxpy(q, w[:, None] * l, mean_kl_weights=w, mean_kl_radius=delta))
     assert w @ kl(ours) <= delta * (1 + 1e-12)
     assert np.sum(w[:, None] * l * ours) >= np.sum(w[:, None] * l * ref) - 1e-7
 
     lam = float(rng.uniform(0.0, 2.0))
     ours = trust_region.solve_state_kl_penalty_ball(q, l, lam, delta)
-    ref = clean(trust_region.kl_program_cvxpy(q, l, state_kl_penalty=np.full(n_states, lam), state_kl_radius=delta))
+    ref = clean(reference.kl_program_cvxpy(q, l, state_kl_penalty=np.full(n_states, lam), state_kl_radius=delta))
     assert np.all(kl(ours) <= delta * (1 + 1e-12))
     haml = lambda x: float(np.sum(l * x) - lam * np.sum(kl(x)))  # noqa: E731
     assert haml(ours) >= haml(ref) - 1e-7
@@ -208,7 +209,7 @@ def test_off_support_action_gets_the_leftover_mass():
     # corner branch in closed form: one row, so mu = c = 0.5 and P_a = mu q_a / (l* - l_a) on the support
     # (stationarity of l.P - c KL in P_1, P_2 with P_0 = 1 - P_1 - P_2): P = (0.625, 0.25, 0.125)
     np.testing.assert_allclose(p[0], [0.625, 0.25, 0.125], rtol=1e-12)
-    ref = iteration._clean(trust_region.kl_program_cvxpy(q, l, max_kl_penalty=0.5), q)
+    ref = iteration._clean(reference.kl_program_cvxpy(q, l, max_kl_penalty=0.5), q)
     objective = lambda x: float(np.sum(l * x) - 0.5 * bounds.max_kl(q, x))  # noqa: E731
     assert objective(p) >= objective(ref) - 1e-12
     np.testing.assert_allclose(p, ref, atol=1e-4)  # the generic solver is only this close here
@@ -302,7 +303,7 @@ def test_happo_solver_matches_highs_and_beats_random_tables(seed):
     w_plus[old == 0], w_minus[old == 0] = 0.0, 0.0
     rho = rng.uniform(0.5, 2.0, size=n_states)
     ours = trust_region.solve_happo_lp(old, w_plus, w_minus, rho, clip)
-    highs = trust_region.solve_happo_lp_highs(old, w_plus, w_minus, rho, clip)
+    highs = reference.solve_happo_lp_highs(old, w_plus, w_minus, rho, clip)
     np.testing.assert_allclose(ours.sum(axis=1), 1.0, atol=1e-12)
     assert np.all(ours >= 0) and np.all(ours[old == 0] == 0)
     value = lambda p: trust_region.happo_objective(old, p, w_plus, w_minus, clip)  # noqa: E731
