@@ -122,34 +122,64 @@ def happo_weights(adv: np.ndarray, tables: Sequence[np.ndarray], agent: int, pre
 
 # ------------------------------------------------------------------------------------------ KL and KKT
 def kl_rows(q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """``KL(q_s || p_s)`` per row with relative accuracy (``q > 0``): near ``q`` (every ``|p/q - 1| < 1/2``) as
-    ``sum q (e - log1p(e))``, ``e = (p - q)/q`` (``sum q e = 0``), else ``sum q log(q/p)``; ``inf`` if ``p = 0 < q``."""
+    """``KL(q_s || p_s) = sum_{a: q_a > 0} q_a log(q_a / p_a)`` per row, with relative accuracy: near ``q`` (every
+    ``|e_a| < 1/2`` on the support, ``e = (p - q)/q``) as ``sum q (e - log1p(e)) + p_off`` (``sum_supp q e = -p_off``,
+    the mass ``p`` puts off the support of ``q``), else directly; ``inf`` if ``p = 0 < q``."""
     q = np.asarray(q, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
-    e = (p - q) / q
+    on = q > 0
+    e = np.where(on, (p - q) / np.where(on, q, 1.0), 0.0)
     near = np.all(np.abs(e) < 0.5, axis=1)
+    off_mass = np.sum(np.where(on, 0.0, p), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        close = np.sum(q * (e - np.log1p(np.where(near[:, None], e, 0.0))), axis=1)
-        direct = np.sum(q * (np.log(q) - np.log(p)), axis=1)
+        close = np.sum(np.where(on, q * (e - np.log1p(np.where(near[:, None], e, 0.0))), 0.0), axis=1) + off_mass
+        direct = np.sum(np.where(on, q * (np.log(np.where(on, q, 1.0)) - np.log(np.where(on, p, 1.0))), 0.0), axis=1)
+        direct = np.where(np.any(on & (p <= 0), axis=1), np.inf, direct)
     return np.where(near, close, direct)
 
 
-def row_multipliers(q: np.ndarray, gain: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the multiplier ``mu`` of ``max <gain, P> - mu KL(q || P)`` that ``p`` is stationary for, and the
-    stationarity residual.
+def row_multipliers(q: np.ndarray, gain: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the multiplier ``mu`` of ``max <gain, P> - mu KL(q || P)`` that ``p`` is stationary for, the
+    largest KKT violation relative to the row's gain spread, and the smallest admissible multiplier ``mu_min``.
 
-    KKT on the simplex with ``q > 0``: ``gain_a + mu q_a / P_a = nu`` for every action. ``(mu, nu)`` are fitted by
-    least squares in ``u = q / P``; the residual is ``max_a |gain_a + mu u_a - nu| / spread(gain)`` (0 for two
-    actions, where the fit is exact). A row with ``u`` constant (``P = q``) has ``mu = inf``, residual ``inf``."""
-    u = q / p
-    uc = u - u.mean(axis=1, keepdims=True)
-    gc = gain - gain.mean(axis=1, keepdims=True)
-    den = np.sum(uc * uc, axis=1)
-    spread = np.ptp(gain, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu = np.where(den > 0, -np.sum(uc * gc, axis=1) / den, np.inf)
-        resid = np.where(den > 0, np.max(np.abs(gc + mu[:, None] * uc), axis=1) / spread, np.inf)
-    return mu, resid
+    KKT on the simplex: ``gain_a + mu q_a / P_a = nu`` on the support of ``q`` (``P_a > 0`` there), ``gain_b = nu``
+    for an action off the support that gets mass, ``gain_b <= nu`` for one that does not. ``(mu, nu)`` are fitted by
+    least squares to the equalities (exact for two of them), and ``mu_min = mu``. A row that stays at ``P = q``
+    ("stalled") does not identify ``mu``: it is stationary for every ``mu >= mu_min = max(0, max_off gain - gain_supp)``
+    if the gains are constant on the support (``mu = nan``, residual 0), and for none otherwise (residual ``inf``)."""
+    n_rows = q.shape[0]
+    mu, resid, mu_min = np.full(n_rows, np.inf), np.full(n_rows, np.inf), np.full(n_rows, np.inf)
+    for s in range(n_rows):
+        on, g, ps = q[s] > 0, gain[s], p[s]
+        spread = float(np.ptp(g))
+        if np.any(ps[on] <= 0) or spread <= 0:
+            continue
+        massive = ~on & (ps > 0)
+        u = q[s][on] / ps[on]
+        unused = ~on & (ps <= 0)
+        if not np.any(massive):  # the usual case: centred regression of the gains on u (keeps tiny steps accurate)
+            uc, gc = u - u.mean(), g[on] - g[on].mean()
+            den = float(np.dot(uc, uc))
+            if float(np.max(np.abs(uc))) <= 1e-13 * float(np.max(u)):  # stalled at P = q (to rounding)
+                if float(np.ptp(g[on])) <= FLAT * max(1.0, float(np.max(np.abs(g)))):
+                    mu[s], resid[s] = np.nan, 0.0
+                    mu_min[s] = max(0.0, float(np.max(g[unused], initial=-np.inf)) - float(np.mean(g[on])))
+                continue
+            m = -float(np.dot(uc, gc)) / den
+            nu = float(np.mean(g[on] + m * u))
+            stationarity = float(np.max(np.abs(gc + m * uc)))
+            dual = float(np.max(np.maximum(g[unused] - nu, 0.0), initial=0.0))
+            mu[s], resid[s], mu_min[s] = m, max(stationarity, dual) / spread, m
+            continue
+        rows = np.concatenate([np.stack([u, -np.ones(u.size)], axis=1), np.stack([np.zeros(int(massive.sum())), -np.ones(int(massive.sum()))], axis=1)])
+        rhs = -np.concatenate([g[on], g[massive]])
+        if np.linalg.matrix_rank(rows, tol=1e-14 * max(1.0, float(np.max(np.abs(rows))))) < 2:
+            continue
+        (m, nu), *_ = np.linalg.lstsq(rows, rhs, rcond=None)
+        stationarity = float(np.max(np.abs(rows @ np.array([m, nu]) - rhs)))
+        dual = float(np.max(np.maximum(g[unused] - nu, 0.0), initial=0.0))
+        mu[s], resid[s], mu_min[s] = m, max(stationarity, dual) / spread, m
+    return mu, resid, mu_min
 
 
 def _feasibility(q: np.ndarray, p: np.ndarray) -> float:
@@ -162,8 +192,14 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-300)
 
 
-def _flat_rows(gain: np.ndarray, scale: float) -> np.ndarray:
-    return np.ptp(gain, axis=1) <= FLAT * scale
+def _flat_rows(q: np.ndarray, gain: np.ndarray, scale: float) -> np.ndarray:
+    """Rows where ``P = q`` is optimal for every multiplier: the gains are constant on the support of ``q`` and no
+    action off the support does better (up to ``FLAT scale``)."""
+    on = q > 0
+    top = np.max(np.where(on, gain, -np.inf), axis=1)
+    low = np.min(np.where(on, gain, np.inf), axis=1)
+    off = np.max(np.where(on, -np.inf, gain), axis=1)
+    return (top - low <= FLAT * scale) & (off <= top + FLAT * scale)
 
 
 def max_kl_penalty_kkt(q: np.ndarray, gain: np.ndarray, weight: np.ndarray, c: float, p: np.ndarray,
@@ -181,7 +217,7 @@ def max_kl_penalty_kkt(q: np.ndarray, gain: np.ndarray, weight: np.ndarray, c: f
     if not np.isfinite(feas):
         return np.inf, "not a table"
     worst, where = feas, "feasibility"
-    flat = _flat_rows(gain, scale) | (weight <= 0)
+    flat = _flat_rows(q, gain, scale) | (weight <= 0)
     if c == 0:
         best = gain.max(axis=1)
         loss = (best - np.sum(gain * p, axis=1)) / np.maximum(np.ptp(gain, axis=1), 1e-300)
@@ -196,15 +232,24 @@ def max_kl_penalty_kkt(q: np.ndarray, gain: np.ndarray, weight: np.ndarray, c: f
     if not np.any(rows):
         return worst, where
     lin = weight[:, None] * gain
-    mu, resid = row_multipliers(q[rows], lin[rows], p[rows])
+    mu, resid, mu_min = row_multipliers(q[rows], lin[rows], p[rows])
+    stalled = np.isnan(mu)
     kl = kl_rows(q[rows], p[rows])
-    t = float(np.max(kl))
-    checks = {
-        "stationarity": float(np.max(resid)),
-        "sum_s mu_s = C": _rel(float(np.sum(mu)), c),
-        "KL_s = t on every row that gains": float(np.max(np.abs(kl - t))) / t if t > 0 else np.inf,
-        "mu_s >= 0": float(np.max(np.maximum(-mu, 0.0))) / c,
-    }
+    moving = ~stalled
+    t = float(np.max(kl[moving], initial=0.0))
+    if np.any(moving):
+        # rows below t have mu_s = 0: a stalled row is only optimal if it needs no multiplier
+        stall = float(np.max(mu_min[stalled], initial=0.0)) / c
+        checks = {
+            "stationarity": float(np.max(resid)),
+            "sum_s mu_s = C": _rel(float(np.sum(mu[moving])), c),
+            "KL_s = t on every row that gains": float(np.max(np.abs(kl[moving] - t))) / t if t > 0 else np.inf,
+            "mu_s >= 0": float(np.max(np.maximum(-mu[moving], 0.0))) / c,
+            "a row stalled below t": stall,
+        }
+    else:  # t = 0: every row stays, which is optimal iff the multipliers they need fit in C
+        checks = {"stationarity": float(np.max(resid)),
+                  "stalled rows need more than C": max(0.0, float(np.sum(mu_min)) - c) / c}
     for name, value in checks.items():
         if not value <= worst:  # NaN counts as a violation
             worst, where = value, name
@@ -223,21 +268,26 @@ def mean_kl_ball_kkt(q: np.ndarray, gain: np.ndarray, w: np.ndarray, delta: floa
     if not np.isfinite(feas):
         return np.inf, "not a table"
     worst, where = feas, "feasibility"
-    flat = _flat_rows(gain, scale) | (w <= 0)
+    flat = _flat_rows(q, gain, scale) | (w <= 0)
     moved_flat = np.where(flat, np.max(np.abs(p - q), axis=1), 0.0)
     if np.max(moved_flat, initial=0.0) > worst:
         worst, where = float(np.max(moved_flat)), "an indifferent row moved"
     rows = ~flat
     if not np.any(rows):
         return worst, where
-    mu, resid = row_multipliers(q[rows], gain[rows], p[rows])
+    mu, resid, mu_min = row_multipliers(q[rows], gain[rows], p[rows])
+    stalled = np.isnan(mu)
     kl = kl_rows(q, p)
-    mean_mu = float(np.mean(mu))
+    if np.all(stalled):  # nothing moved: the budget delta is unused, so mu = 0, but these rows could gain
+        return max(worst, float(np.max(resid)), np.inf), "no row moved although some can gain"
+    mean_mu = float(np.mean(mu[~stalled]))
     with np.errstate(invalid="ignore"):
-        spread_mu = float(np.max(np.abs(mu - mean_mu))) / abs(mean_mu) if mean_mu else np.inf
+        spread_mu = float(np.max(np.abs(mu[~stalled] - mean_mu))) / abs(mean_mu) if mean_mu else np.inf
+        stall = float(np.max(np.maximum(mu_min[stalled] - mean_mu, 0.0), initial=0.0)) / abs(mean_mu) if mean_mu else np.inf
     checks = {
         "stationarity": float(np.max(resid)),
         "one multiplier for every row": spread_mu,
+        "a stalled row needs a larger multiplier": stall,
         "sum_s w_s KL_s = delta": _rel(float(np.dot(w, kl)), delta),
         "mu > 0": 0.0 if mean_mu > 0 else np.inf,
     }
@@ -259,23 +309,27 @@ def state_kl_penalty_ball_kkt(q: np.ndarray, gain: np.ndarray, lam: float, delta
     if not np.isfinite(feas):
         return np.inf, "not a table"
     worst, where = feas, "feasibility"
-    flat = _flat_rows(gain, scale)
+    flat = _flat_rows(q, gain, scale)
     moved_flat = np.where(flat, np.max(np.abs(p - q), axis=1), 0.0)
     if np.max(moved_flat, initial=0.0) > worst:
         worst, where = float(np.max(moved_flat)), "an indifferent row moved"
     rows = ~flat
     if not np.any(rows):
         return worst, where
-    mu, resid = row_multipliers(q[rows], gain[rows], p[rows])
+    mu, resid, mu_min = row_multipliers(q[rows], gain[rows], p[rows])
+    stalled = np.isnan(mu)
     kl = kl_rows(q[rows], p[rows])
     mu_scale = max(lam, float(np.max(np.ptp(gain[rows], axis=1))))
-    interior = np.abs(mu - lam) / mu_scale       # 0 when the drift's own maximiser is taken
-    boundary = np.abs(kl - delta) / delta        # 0 when the ball binds
+    with np.errstate(invalid="ignore"):
+        interior = np.where(stalled, 0.0, np.abs(mu - lam) / mu_scale)   # 0 when the drift's own maximiser is taken
+        boundary = np.where(stalled, 0.0, np.abs(kl - delta) / delta)    # 0 when the ball binds
+        below = np.where(stalled, 0.0, np.maximum(lam - mu, 0.0)) / mu_scale
     checks = {
         "stationarity": float(np.max(resid)),
         "mu_s = lam or KL_s = delta": float(np.max(np.minimum(interior, boundary))),
         "KL_s <= delta": float(np.max(np.maximum(kl - delta, 0.0))) / delta,
-        "mu_s >= lam": float(np.max(np.maximum(lam - mu, 0.0))) / mu_scale,
+        "mu_s >= lam": float(np.max(below)),
+        "a stalled row needs more than lam": float(np.max(np.maximum(mu_min[stalled] - lam, 0.0), initial=0.0)) / mu_scale,
     }
     for name, value in checks.items():
         if not value <= worst:

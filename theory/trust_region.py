@@ -114,12 +114,22 @@ class KLTilt:
         p = np.where(self.supp, self.q / u, 0.0)
         return p / p.sum(axis=1, keepdims=True), kl, self.sigma / z
 
-    def corner_regime(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(P, KL)`` on the corner branch ``nu = l*`` with multiplier ``mu <= mu_c`` (original units)."""
+    def corner_regime(self, mu: np.ndarray, log_ratio: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(P, KL)`` on the corner branch ``nu = l*`` with multiplier ``mu <= mu_c`` (original units).
+
+        ``P_supp = (mu / mu_c) q / ((x_c + d) Z(x_c))`` sums to ``mu / mu_c``; the off-support mass
+        ``1 - mu/mu_c = -expm1(log(mu/mu_c))`` is computed from ``log_ratio = log(mu / mu_c)`` (default from ``mu``;
+        :meth:`given_kl` passes ``kl_c - t`` exactly), not as ``1 - sum P_supp``, which cancels when little mass
+        leaves the support."""
         xc = np.where(self.corner, self.xc, 1.0)
         mu_n = mu / self.sigma
-        p_supp = np.where(self.supp, mu_n[:, None] * self.q / (xc[:, None] + self.d), 0.0)
-        rest = np.clip(1.0 - p_supp.sum(axis=1), 0.0, None)
+        if log_ratio is None:
+            with np.errstate(divide="ignore"):
+                log_ratio = np.log(mu) - np.log(np.where(self.corner, self.mu_c, 1.0))
+        log_ratio = np.minimum(log_ratio, 0.0)
+        z_c = self._z(xc)
+        p_supp = np.where(self.supp, np.exp(log_ratio)[:, None] * self.q / ((xc[:, None] + self.d) * z_c[:, None]), 0.0)
+        rest = -np.expm1(log_ratio)
         with np.errstate(divide="ignore"):
             kl = self.log_xc_d - np.log(mu_n)
         return p_supp + rest[:, None] * self.off_share, kl
@@ -171,7 +181,8 @@ class KLTilt:
         on_corner = self.corner & (t >= self.kl_c)
         if np.any(on_corner):
             mu_corner = self.sigma * np.exp(self.log_xc_d - np.where(on_corner, t, 0.0))
-            pc, klc = self.corner_regime(np.where(on_corner, mu_corner, self.sigma))
+            ratio = np.where(on_corner, self.kl_c - np.where(on_corner, t, 0.0), 0.0)  # log(mu / mu_c)
+            pc, klc = self.corner_regime(np.where(on_corner, mu_corner, self.sigma), ratio)
             p = np.where(on_corner[:, None], pc, p)
             kl = np.where(on_corner, klc, kl)
             mu = np.where(on_corner, mu_corner, mu)
@@ -251,6 +262,11 @@ def solve_max_kl_penalty(old: np.ndarray, lin: np.ndarray, c: float) -> np.ndarr
         return tilt.q.copy()
     if int(np.sum(~tilt.flat)) == 1:
         return tilt.given_mu(np.where(tilt.flat, 1.0, c))[0]
+    # As t -> 0 a row's multiplier tends to mu_c if it is a pure corner row (its support cannot move: kl_c = 0, the
+    # only way to gain is mass off the support) and to infinity otherwise. If those limits fit in c, t = 0: P = old.
+    pure_corner = tilt.corner & (tilt.kl_c <= 0.0)
+    if np.all(tilt.flat | pure_corner) and float(np.sum(np.where(pure_corner, tilt.mu_c, 0.0))) <= c:
+        return tilt.q.copy()
     spread = float(np.max(tilt.sigma[~tilt.flat]))
     y = _decreasing_root(lambda y: float(tilt.given_kl(np.exp(y))[2].sum() - c), start=2.0 * np.log(spread / c))
     return tilt.given_kl(np.exp(y))[0]

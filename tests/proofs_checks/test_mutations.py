@@ -239,3 +239,20 @@ def test_permutation_entropy_row_catches_a_broken_support_search(monkeypatch: py
 
     monkeypatch.setattr(optima, "_max_product_support", first_optimal_action)
     _fails("permutation_entropy")
+
+
+def test_programs_row_catches_a_broken_corner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The KL programs with abandoned actions: a corner branch that never gives mass back off the old support (it
+    returns the old table) fails ``trust_region_programs_kkt``; so does a clipped HAPPO step with the clip ignored."""
+    assert _run("trust_region_programs_kkt").passed
+    original = trust_region.KLTilt.corner_regime
+
+    def stuck(self, mu, log_ratio=None):  # type: ignore[no-untyped-def]
+        p, kl = original(self, mu, log_ratio)
+        return self.q.copy(), kl
+
+    with monkeypatch.context() as mp:
+        mp.setattr(trust_region.KLTilt, "corner_regime", stuck)
+        _fails("trust_region_programs_kkt")
+    monkeypatch.setattr(trust_region, "solve_happo_lp", lambda old, wp, wm, rho, clip: ORIGINAL["happo_lp"](old, wp, wm, rho, 0.999))
+    _fails("trust_region_programs_kkt")

@@ -215,6 +215,28 @@ def test_off_support_action_gets_the_leftover_mass():
     np.testing.assert_allclose(p, ref, atol=1e-4)  # the generic solver is only this close here
 
 
+def test_corner_mass_keeps_its_relative_accuracy():
+    """An abandoned action that returns with tiny mass: q = (0, 1), the off-support action better. The returned
+    mass must give KL(q || P) = -log(1 - P_0) equal to the other row's KL to 1e-9 relative (it was computed as
+    1 - sum P_supp, which left P_0 with ~1e-6 relative error)."""
+    q = np.array([[0.0, 1.0], [0.9178806816, 0.0821193184]])
+    l = np.array([[0.0068409178, -0.0089938243], [-0.0081707243, -0.0089023952]])
+    p = trust_region.solve_max_kl_penalty(q, l, 15.268202403394591)
+    kl = reference.kl_rows(q, p)
+    assert 0 < p[0, 0] < 1e-9
+    assert abs(kl[0] - kl[1]) <= 1e-9 * kl.max()
+
+
+def test_pure_corner_rows_stay_when_their_multipliers_fit_in_c():
+    """Both rows have a single supported action and a better abandoned one: at t -> 0 their multipliers tend to
+    mu_c = 0.029 and 1.18, which fit in C = 88, so t = 0 and P = old exactly (it returned 2e-300 off-support)."""
+    q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    l = np.array([[0.1975426178, 0.2268139508], [0.9847473772, -0.1938192866]])
+    np.testing.assert_array_equal(trust_region.solve_max_kl_penalty(q, l, 88.2607015548408), q)
+    moved = trust_region.solve_max_kl_penalty(q, l, 0.5)  # below 0.029 + 1.18: mass returns off the support
+    assert moved[1, 0] > 0.01 and np.all(moved.sum(axis=1) == pytest.approx(1.0))
+
+
 def test_near_deterministic_old_tables_stay_finite():
     q = np.array([[1 - 1e-12, 1e-12, 0.0], [1e-300, 1 - 1e-300, 0.0]])
     l = np.array([[0.0, 1.0, 2.0], [5.0, 0.0, -1.0]])
