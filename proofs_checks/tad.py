@@ -8,7 +8,17 @@ import numpy as np
 
 from seqmarl.theory import evaluate, games
 from seqmarl.theory.markov_game import MarkovGame
-from seqmarl.theory.transform import CONVENTIONS, distill, lift_q, optimal_values, sequential_mdp, value_iteration
+from seqmarl.theory.transform import (
+    CONVENTIONS,
+    distill,
+    lift_q,
+    optimal_values,
+    sequential_mdp,
+    state_count,
+    teacher_joint_policy,
+    teacher_policy,
+    value_iteration,
+)
 
 from .base import Check, CheckResult, Profile
 
@@ -22,12 +32,15 @@ def transform_errors(game: MarkovGame) -> dict[str, float]:
     ``q``: ``|Q~*((s, a^{i_{1:k}}), a^{i_{k+1}}) - c_k max_{a^{i_{k+2:n}}} Q*(s, a)|``;
     ``j``: ``|J(distilled) - J*|`` (skipped for the root convention at ``gamma = 0``, where every
     pre-last sub-step ties; see :mod:`seqmarl.theory.transform`).
-    ``V*``/``Q*`` come from joint-action policy iteration, ``V~*``/``Q~*`` from policy iteration on ``M~``."""
+    ``V*``/``Q*`` come from joint-action policy iteration, ``V~*``/``Q~*`` from policy iteration on ``M~``.
+    Also (``"structure"``): ``|S~| = S sum_k prod_{j<k} A^{i_j}`` (:func:`state_count`), ``decode`` inverts
+    ``encode`` on every state of ``M~`` and names the acting agent; the teacher's joint and auto-regressive policies
+    earn ``J*``; for the first order and convention, layered value iteration agrees with policy iteration (``"vi"``)."""
     v_star, q_star = optimal_values(game)
     j_star = float(game.initial @ v_star)
     n = game.n_agents
-    worst = {"v": 0.0, "q": 0.0, "j": 0.0}
-    for order in itertools.permutations(range(n)):
+    worst = {"v": 0.0, "q": 0.0, "j": 0.0, "structure": 0.0, "vi": 0.0}
+    for k_order, order in enumerate(itertools.permutations(range(n))):
         for convention in CONVENTIONS:
             mdp = sequential_mdp(game, order, convention)
             v, q, greedy = value_iteration(mdp)
@@ -35,10 +48,21 @@ def transform_errors(game: MarkovGame) -> dict[str, float]:
             worst["v"] = max(worst["v"], float(np.max(np.abs(v[: game.n_states] - scale * v_star))))
             mask = mdp.action_mask
             worst["q"] = max(worst["q"], float(np.max(np.abs(q[mask] - lift_q(mdp, q_star)[mask]))))
+            acts = [game.n_actions[i] for i in order]
+            bad = float(state_count(game.n_states, acts) != mdp.n_states)
+            if k_order == 0 and convention == CONVENTIONS[0]:
+                for index in range(mdp.n_states):
+                    s, prefix = mdp.decode(index)
+                    bad += float(mdp.encode(s, prefix) != index or mdp.acting_agent(index) != order[len(prefix)])
+                v_vi, _, _ = value_iteration(mdp, method="value")
+                worst["vi"] = max(worst["vi"], float(np.max(np.abs(v_vi - v))))
+            worst["structure"] = max(worst["structure"], bad)
             if convention == "root" and game.gamma == 0.0:
                 continue
             j = evaluate.expected_return(game, distill(mdp, greedy))
-            worst["j"] = max(worst["j"], abs(j - j_star))
+            j_teacher = evaluate.expected_return(game, teacher_joint_policy(mdp, greedy))
+            j_ar = evaluate.expected_return(game, teacher_policy(mdp, greedy))
+            worst["j"] = max(worst["j"], abs(j - j_star), abs(j_teacher - j_star), abs(j_ar - j_star))
     return worst
 
 
@@ -61,7 +85,8 @@ def run_tad_transform_values(profile: Profile) -> CheckResult:
         cases=cases,
         worst_error=worst,
         passed=passed,
-        detail=f"{n_games} random games x every order x {len(CONVENTIONS)} conventions; max |V~*-V*|, |Q~*-max Q*|, |J_distilled-J*|",
+        detail=f"{n_games} random games x every order x {len(CONVENTIONS)} conventions; max |V~*-V*|, |Q~*-max Q*|, "
+        "|J - J*| of the distilled, teacher and auto-regressive policies, value vs policy iteration, state encoding",
     )
 
 

@@ -351,11 +351,12 @@ def value_iteration(
     c = max(float(np.prod(layer_disc[k:])) for k in range(n))
     values = np.zeros(mdp.n_states)
     B = mdp.max_actions
+    blocks = [mdp.transition[mdp.offsets[k] * B : mdp.offsets[k + 1] * B] for k in range(n)]  # slice once
     for _ in range(max_iter):
         old = values.copy()
         for k in reversed(range(n)):
             lo, hi = mdp.offsets[k], mdp.offsets[k + 1]
-            nxt = (mdp.transition[lo * B : hi * B] @ values).reshape(hi - lo, B)
+            nxt = (blocks[k] @ values).reshape(hi - lo, B)
             q_k = np.where(mdp.action_mask[lo:hi], mdp.reward[lo:hi] + mdp.discount[lo:hi] * nxt, -np.inf)
             values[lo:hi] = q_k.max(axis=1)
         change = float(np.max(np.abs(values - old)))
