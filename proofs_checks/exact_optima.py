@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Sequence
 
 import numpy as np
 
 from seqmarl.theory import evaluate, games, optima
-from seqmarl.theory.markov_game import matrix_game
+from seqmarl.theory.markov_game import MarkovGame, matrix_game
+from seqmarl.theory.policies import Factorized, Shared
+
+from . import _reference as ref
 
 from .base import Check, CheckResult, Profile
 
@@ -153,6 +157,116 @@ def _permutation_entropy(profile: Profile) -> CheckResult:
                        f"permutation(2), (3) and {len(brute) - 2} random 0/1 games" + (f"; off: {'; '.join(bad[:4])}" if bad else ""))
 
 
+def _schedule_value(game, rules: Sequence[np.ndarray]) -> float:  # type: ignore[no-untyped-def]
+    """``J`` of the non-stationary deterministic joint policy using ``rules[t]`` (flat joint action per state) at
+    step ``t``: backward recursion ``V_H = 0``, ``V_t = r_{rule_t} + gamma P_{rule_t} V_{t+1}``."""
+    rows = np.arange(game.n_states)
+    r, p = game.reward_flat(), game.transition_flat()
+    v = np.zeros(game.n_states)
+    for rule in reversed(rules):
+        v = r[rows, rule] + game.gamma * p[rows, rule] @ v
+    return float(game.initial @ v)
+
+
+def _brute_force_optimum(game) -> float:  # type: ignore[no-untyped-def]
+    """``max J`` over every deterministic joint policy: stationary ones (discounted: the optimum is attained there,
+    evaluated by :mod:`._reference`), non-stationary ones ``(rule_0, ..., rule_{H-1})`` for a finite horizon."""
+    rules = [np.array(r) for r in itertools.product(range(game.n_joint_actions), repeat=game.n_states)]
+    if game.horizon is None:
+        best = -np.inf
+        for rule in rules:
+            actions = np.stack(np.unravel_index(rule, game.n_actions), axis=1)
+            tables = [np.eye(a)[actions[:, i]] for i, a in enumerate(game.n_actions)]
+            best = max(best, ref.evaluate(game, tables).j)
+        return best
+    return max(_schedule_value(game, sched) for sched in itertools.product(rules, repeat=game.horizon))
+
+
+def _brute_force_best_response(game, tables: Sequence[np.ndarray], agent: int) -> float:  # type: ignore[no-untyped-def]
+    """``max J(pi'^i, pi^{-i})`` over deterministic (non-stationary if finite-horizon) responses of ``agent``,
+    through the agent's induced single-agent chain."""
+    others = [t if j != agent else None for j, t in enumerate(tables)]
+    letters = "bcdefghijklmnopqr"[: game.n_agents]
+    ops, subs = [game.reward], ["s" + letters]
+    for j, t in enumerate(others):
+        if t is not None:
+            ops.append(t)
+            subs.append("s" + letters[j])
+    r_i = np.einsum(",".join(subs) + "->s" + letters[agent], *ops)
+    p_i = np.einsum(",".join(["s" + letters + "z"] + subs[1:]) + "->s" + letters[agent] + "z", game.transition, *ops[1:])
+    rows = np.arange(game.n_states)
+    choices = list(itertools.product(range(game.n_actions[agent]), repeat=game.n_states))
+    if game.horizon is None:
+        best = -np.inf
+        for c in choices:
+            c = np.array(c)
+            v = np.linalg.solve(np.eye(game.n_states) - game.gamma * p_i[rows, c], r_i[rows, c])
+            best = max(best, float(game.initial @ v))
+        return best
+    best = -np.inf
+    for sched in itertools.product(choices, repeat=game.horizon):
+        v = np.zeros(game.n_states)
+        for c in reversed(sched):
+            c = np.array(c)
+            v = r_i[rows, c] + game.gamma * p_i[rows, c] @ v
+        best = max(best, float(game.initial @ v))
+    return best
+
+
+def _optima_brute_force(profile: Profile) -> CheckResult:
+    """joint/factorised optimum, best responses, Nash gap and the (uncertified) multi-state shared optimum against
+    enumeration on small random games: discounted and finite-horizon (theory.md §0, §1.4, §1.9)."""
+    rng = np.random.default_rng(profile.seed)
+    worst, cases, bad = 0.0, 0, []
+    for k in range(profile.cases(8)):
+        n_states = 1 + k % 2
+        horizon = None if k % 4 < 2 else (3 if n_states == 1 else 2)
+        gamma = float(rng.choice([0.5, 0.9])) if horizon is None else float(rng.choice([0.9, 1.0]))
+        base = games.random_game(rng, 2, [2, 2], n_states, gamma=0.5)
+        game = MarkovGame(base.reward, base.transition, gamma, base.initial, horizon=horizon, name=f"random {k}")
+        label = f"{game.name} (S={n_states}, gamma={gamma}, horizon={horizon})"
+        joint, fact = optima.joint_optimum(game), optima.factorized_optimum(game)
+        brute = _brute_force_optimum(game)
+        errs = {"J* vs enumeration": abs(joint.value - brute),
+                "factorised policy's J": abs(evaluate.expected_return(game, fact.policy) - fact.value)}
+        if horizon is None:
+            errs["J(joint policy)"] = abs(evaluate.expected_return(game, joint.policy) - joint.value)
+            errs["factorised = joint"] = abs(fact.value - brute)
+        else:
+            rules = [np.ravel_multi_index(tuple(joint.schedule[t].T), game.n_actions) for t in range(horizon)]
+            errs["J(schedule)"] = abs(_schedule_value(game, rules) - brute)
+            errs["value + gap = J*"] = abs(fact.value + fact.certified_gap - brute)
+        tables = [rng.dirichlet(np.ones(2), size=n_states) for _ in range(2)]
+        for i in range(2):
+            errs[f"BR agent {i}"] = abs(optima.best_response_value(game, tables, i) - _brute_force_best_response(game, tables, i))
+        j_pi = evaluate.expected_return(game, Factorized(tables))
+        gap = max(_brute_force_best_response(game, tables, i) for i in range(2)) - j_pi
+        errs["Nash gap"] = abs(optima.nash_gap(game, tables) - gap)
+        if optima.is_epsilon_nash(game, tables, gap + 1e-9) is not True or (gap > 1e-6 and optima.is_epsilon_nash(game, tables, gap / 2) is not False):
+            errs["is_epsilon_nash"] = 1.0
+        scale = 1.0 + abs(brute)
+        for name, e in errs.items():
+            worst = max(worst, e / scale)
+            if e / scale > 1e-10:
+                bad.append(f"{label}: {name} off by {e:.3g}")
+        cases += 1
+    # the multi-state shared optimum is a local method (certified_gap = inf): at least the best of a dense grid
+    for k in range(2):
+        base = games.random_game(rng, 2, [2, 2], 2, gamma=0.5)
+        game = MarkovGame(base.reward, base.transition, 0.5, base.initial, horizon=None if k == 0 else 3, name=f"shared {k}")
+        res = optima.shared_optimum(game, rng=np.random.default_rng(profile.seed))
+        grid = np.linspace(0.0, 1.0, 41)
+        best = max(evaluate.expected_return(game, Shared(np.array([[a, 1 - a], [b, 1 - b]]), 2)) for a in grid for b in grid)
+        short = max(0.0, best - res.value)
+        if short > 1e-9 or res.certified_gap != np.inf or abs(evaluate.expected_return(game, res.policy) - res.value) > 1e-12:
+            bad.append(f"{game.name}: SLSQP value {res.value:.12g} below the grid's {best:.12g} or not flagged")
+        worst = max(worst, short)
+        cases += 1
+    return CheckResult(cases, worst, not bad, "joint/factorised optima, best responses, Nash gaps vs enumeration "
+                       "(discounted and finite-horizon); multi-state shared optimum >= a 41x41 grid"
+                       + (f"; {'; '.join(bad[:4])}" if bad else ""))
+
+
 def _climbing_penalty_ne(profile: Profile) -> CheckResult:
     """Pure NE: climbing {(a,a), (b,b)}; penalty(k), k in {0, -10, -100}: {(a,a), (b,b), (c,c)} (theory.md §8)."""
     expected = {"climbing": {(0, 0), (1, 1)}}
@@ -171,6 +285,15 @@ def _climbing_penalty_ne(profile: Profile) -> CheckResult:
 
 
 CHECKS = [
+    Check(
+        name="optima_brute_force",
+        claim="Exact optima equal enumeration on small random games: J* (policy iteration; backward induction over "
+        "non-stationary policies for a finite horizon), the factorised optimum, best-response values and Nash gaps; "
+        "the uncertified multi-state shared optimum is at least the best of a dense grid",
+        source="theory.md §0, §1.4, §1.9 (Def. 3)",
+        method="exact",
+        run=_optima_brute_force,
+    ),
     Check(
         name="prop1_shared_ratio_exact",
         claim="Parameter sharing is exponentially suboptimal: J*_share / J* = 2/2^n on the n-agent XOR game, "

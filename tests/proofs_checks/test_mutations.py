@@ -256,3 +256,27 @@ def test_programs_row_catches_a_broken_corner(monkeypatch: pytest.MonkeyPatch) -
         _fails("trust_region_programs_kkt")
     monkeypatch.setattr(trust_region, "solve_happo_lp", lambda old, wp, wm, rho, clip: ORIGINAL["happo_lp"](old, wp, wm, rho, 0.999))
     _fails("trust_region_programs_kkt")
+
+
+OPTIMA_MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "backward induction one step short": lambda mp: mp.setattr(
+        optima, "_backward_induction", (lambda f: lambda r, p, g, h: f(r, p, g, max(h - 1, 1)))(optima._backward_induction)),
+    "policy iteration returns the myopic policy (no improvement step)": lambda mp: mp.setattr(optima, "_policy_iteration", _myopic_pi),
+    "best response ignores the partner": lambda mp: mp.setattr(
+        optima, "_contract_all_but", (lambda f: lambda t, tables, keep, trailing=False: f(t, [np.full_like(x, 1.0 / x.shape[1]) for x in tables], keep, trailing))(optima._contract_all_but)),
+}
+
+
+def _myopic_pi(r: np.ndarray, p: np.ndarray, gamma: float):  # type: ignore[no-untyped-def]
+    """Policy iteration's first policy (argmax of the immediate reward), evaluated but never improved."""
+    rows = np.arange(r.shape[0])
+    actions = r.argmax(axis=1)
+    v = np.linalg.solve(np.eye(r.shape[0]) - gamma * p[rows, actions], r[rows, actions])
+    return v, r + gamma * p @ v, actions
+
+
+@pytest.mark.parametrize("mutation", sorted(OPTIMA_MUTATIONS))
+def test_optima_row_catches_the_mutation(mutation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run("optima_brute_force").passed
+    OPTIMA_MUTATIONS[mutation](monkeypatch)
+    _fails("optima_brute_force")
