@@ -170,7 +170,76 @@ def _prop3_case(rng: np.random.Generator) -> tuple[float, str]:
     return prop3_error(game, pi, pibar, pihat, rng.permutation(game.n_agents)), _label(game)
 
 
+def _entropy(joint: np.ndarray) -> np.ndarray:
+    """``-sum_a p log p`` per state (``0 log 0 = 0``), written out."""
+    flat = joint.reshape(joint.shape[0], -1)
+    return np.array([-sum(float(x) * np.log(float(x)) for x in row if x > 0) for row in flat])
+
+
+def _policy_case(rng: np.random.Generator) -> tuple[float, str]:
+    """Every policy class against the joint table built by :func:`._reference.joint_table` (theory.md §0, §3.3)."""
+    from seqmarl.theory.policies import AutoRegressive, Joint, Shared, agent_tables, joint_probs
+
+    from . import _reference as ref
+
+    n = int(rng.integers(1, 4))
+    acts = tuple(int(a) for a in rng.integers(2, 4, size=n))
+    n_states = int(rng.integers(1, 4))
+    tables = [rng.dirichlet(np.ones(a), size=n_states) for a in acts]
+    if rng.random() < 0.3:
+        tables[0] = np.eye(acts[0])[rng.integers(acts[0], size=n_states)]
+    pol = Factorized(tables)
+    joint = ref.joint_table(tables)
+    errs = {
+        "Factorized.probs": float(np.max(np.abs(pol.probs() - joint))),
+        "Factorized.entropy = sum_i H(pi^i)": float(np.max(np.abs(pol.entropy() - _entropy(joint)))),
+        "Factorized.marginals": max(float(np.max(np.abs(m - t))) for m, t in zip(pol.marginals(), tables)),
+        "Policy.marginals of the joint": max(float(np.max(np.abs(m - t))) for m, t in zip(Joint(joint).marginals(), tables)),
+        "joint_probs / agent_tables": max(float(np.max(np.abs(joint_probs(pol, n_states, acts) - joint))),
+                                          max(float(np.max(np.abs(a - t))) for a, t in zip(agent_tables(pol), tables))),
+    }
+    k = int(rng.integers(n))
+    other = rng.dirichlet(np.ones(acts[k]), size=n_states)
+    swapped = list(tables)
+    swapped[k] = other
+    errs["Factorized.replace"] = float(np.max(np.abs(pol.replace(k, other).probs() - ref.joint_table(swapped))))
+    shared = Shared(tables[-1], n)
+    errs["Shared = n copies"] = max(float(np.max(np.abs(shared.probs() - ref.joint_table([tables[-1]] * n)))),
+                                    float(np.max(np.abs(shared.entropy() - n * _entropy(tables[-1])))))
+    full = rng.dirichlet(np.ones(int(np.prod(acts))), size=n_states)
+    if rng.random() < 0.3:
+        full[:, : max(1, full.shape[1] // 3)] = 0.0  # zero-probability prefixes
+        full /= full.sum(axis=1, keepdims=True)
+    full = full.reshape((n_states, *acts))
+    order = tuple(int(i) for i in rng.permutation(n))
+    ar = AutoRegressive.from_joint(full, order)
+    h = _entropy(full)
+    errs["AutoRegressive.from_joint(joint).probs"] = float(np.max(np.abs(ar.probs() - full)))
+    errs["chain rule: sum_k H(pi^{i_k} | prefix) = H"] = max(float(np.max(np.abs(ar.entropy() - h))),
+                                                              float(np.max(np.abs(sum(ar.conditional_entropies()) - h))))
+    errs["AutoRegressive.marginals"] = max(float(np.max(np.abs(m - full.sum(axis=tuple(1 + j for j in range(n) if j != i)))))
+                                           for i, m in enumerate(ar.marginals()))
+    actions = np.stack([rng.integers(a, size=n_states) for a in acts], axis=1)
+    onehot = ref.joint_table([np.eye(a)[actions[:, i]] for i, a in enumerate(acts)])
+    errs["deterministic policies are one-hot"] = max(
+        float(np.max(np.abs(Joint.deterministic(actions, acts).probs() - onehot))),
+        float(np.max(np.abs(Factorized.deterministic(actions, acts).probs() - onehot))),
+        float(np.max(np.abs(Factorized.uniform(n_states, acts).probs() - 1.0 / np.prod(acts)))),
+    )
+    name, worst = max(errs.items(), key=lambda kv: kv[1])
+    return worst, f"{name} (actions {acts}, S={n_states}, order {order})"
+
+
 CHECKS = [
+    Check(
+        name="policy_algebra",
+        claim="Policy tables: product probabilities with additive entropy H = sum_i H(pi^i), shared = identical "
+        "tables, the auto-regressive chain rule (from_joint reproduces any joint, sum_k H(pi^{i_k} | prefix) = H), "
+        "marginals, deterministic policies one-hot",
+        source="theory.md §0, §3.3 (entropy chain rule)",
+        method="property",
+        run=_property(30, 1e-12, _policy_case),
+    ),
     Check(
         name="pdl_identity",
         claim="J(pibar) - J(pi) = sum_s rho_pibar(s) sum_a pibar(a|s) A_pi(s,a) (performance difference)",
