@@ -202,6 +202,13 @@ def _flat_rows(q: np.ndarray, gain: np.ndarray, scale: float) -> np.ndarray:
     return (top - low <= FLAT * scale) & (off <= top + FLAT * scale)
 
 
+def _at_vertex(q: np.ndarray, gain: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
+    """Rows where ``p`` already earns the best gain available to a table that keeps the old support's mass positive
+    (``max_a gain - <gain, p> <= 1e-12 scale``): the solvers stop at a vertex to ~1e-100 (their parametrisation's
+    floor) instead of spending a KL budget that can buy nothing more."""
+    return np.max(gain, axis=1) - np.sum(gain * p, axis=1) <= 1e-12 * scale
+
+
 def max_kl_penalty_kkt(q: np.ndarray, gain: np.ndarray, weight: np.ndarray, c: float, p: np.ndarray,
                        scale: float) -> tuple[float, str]:
     """Largest relative KKT violation of ``p`` for ICLR22 Algorithm 1's per-agent program (theory.md §1.9)
@@ -280,12 +287,18 @@ def mean_kl_ball_kkt(q: np.ndarray, gain: np.ndarray, w: np.ndarray, delta: floa
     kl = kl_rows(q, p)
     if np.all(stalled):  # nothing moved: the budget delta is unused, so mu = 0, but these rows could gain
         return max(worst, float(np.max(resid)), np.inf), "no row moved although some can gain"
-    mean_mu = float(np.mean(mu[~stalled]))
+    # a row the solver left at a vertex (to the 1e-100 floor of its parametrisation) has no usable multiplier
+    vertex = _at_vertex(q[rows], gain[rows], p[rows], scale)
+    free = ~stalled & ~vertex
+    if not np.any(free):  # every moving row is already at its best vertex: nothing left to gain, delta may be unused
+        excess = max(float(np.dot(w, kl)) - delta, 0.0) / delta
+        return max(worst, float(np.max(np.where(vertex, 0.0, resid))), excess), "vertex rows: stationarity / sum_s w_s KL_s <= delta"
+    mean_mu = float(np.mean(mu[free]))
     with np.errstate(invalid="ignore"):
-        spread_mu = float(np.max(np.abs(mu[~stalled] - mean_mu))) / abs(mean_mu) if mean_mu else np.inf
+        spread_mu = float(np.max(np.abs(mu[free] - mean_mu))) / abs(mean_mu) if mean_mu else np.inf
         stall = float(np.max(np.maximum(mu_min[stalled] - mean_mu, 0.0), initial=0.0)) / abs(mean_mu) if mean_mu else np.inf
     checks = {
-        "stationarity": float(np.max(resid)),
+        "stationarity": float(np.max(np.where(vertex, 0.0, resid))),
         "one multiplier for every row": spread_mu,
         "a stalled row needs a larger multiplier": stall,
         "sum_s w_s KL_s = delta": _rel(float(np.dot(w, kl)), delta),
@@ -320,12 +333,13 @@ def state_kl_penalty_ball_kkt(q: np.ndarray, gain: np.ndarray, lam: float, delta
     stalled = np.isnan(mu)
     kl = kl_rows(q[rows], p[rows])
     mu_scale = max(lam, float(np.max(np.ptp(gain[rows], axis=1))))
+    skip = stalled | _at_vertex(q[rows], gain[rows], p[rows], scale)
     with np.errstate(invalid="ignore"):
-        interior = np.where(stalled, 0.0, np.abs(mu - lam) / mu_scale)   # 0 when the drift's own maximiser is taken
-        boundary = np.where(stalled, 0.0, np.abs(kl - delta) / delta)    # 0 when the ball binds
-        below = np.where(stalled, 0.0, np.maximum(lam - mu, 0.0)) / mu_scale
+        interior = np.where(skip, 0.0, np.abs(mu - lam) / mu_scale)   # 0 when the drift's own maximiser is taken
+        boundary = np.where(skip, 0.0, np.abs(kl - delta) / delta)    # 0 when the ball binds
+        below = np.where(skip, 0.0, np.maximum(lam - mu, 0.0)) / mu_scale
     checks = {
-        "stationarity": float(np.max(resid)),
+        "stationarity": float(np.max(np.where(skip & ~stalled, 0.0, resid))),
         "mu_s = lam or KL_s = delta": float(np.max(np.minimum(interior, boundary))),
         "KL_s <= delta": float(np.max(np.maximum(kl - delta, 0.0))) / delta,
         "mu_s >= lam": float(np.max(below)),

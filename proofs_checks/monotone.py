@@ -115,12 +115,16 @@ def happo_kkt(clip: float):  # type: ignore[no-untyped-def]
 
 
 # --------------------------------------------------------------------------------- the rows
-def _monotone(update: Callable[..., Factorized], step_check: StepCheck, statewise: bool, n_cases: int, n_iters: int,
-              **kw: object) -> Callable[[Profile], CheckResult]:
+def _monotone(update: Callable[..., Factorized], variants: list[tuple[dict, StepCheck]], statewise: bool, n_cases: int,
+              n_iters: int) -> Callable[[Profile], CheckResult]:
+    """Case ``k`` runs ``update(..., **options)`` and certifies its steps with ``step_check``, ``(options,
+    step_check) = variants[k % len(variants)]``."""
+
     def run(profile: Profile) -> CheckResult:
         rng = np.random.default_rng(profile.seed)
         worst_kkt, worst_drop, cases, where = 0.0, 0.0, 0, ""
         for k in range(profile.cases(n_cases)):
+            kw, step_check = variants[k % len(variants)]
             game = _game(rng)
             pi = _soft(rng, game)
             ev = ref.evaluate(game, pi.tables)
@@ -132,7 +136,8 @@ def _monotone(update: Callable[..., Factorized], step_check: StepCheck, statewis
                 drop = (ev.j - ev_new.j) / (1 + abs(ev.j))
                 if statewise:
                     drop = max(drop, float(np.max((ev.v - ev_new.v) / (1 + np.abs(ev.v)))))
-                label = f"case {k} ({game.n_states} states, actions {game.n_actions}, gamma {game.gamma}), iteration {it + 1}"
+                label = (f"case {k} ({game.n_states} states, actions {game.n_actions}, gamma {game.gamma}, options {kw}), "
+                         f"iteration {it + 1}")
                 if not kkt <= worst_kkt:
                     worst_kkt, where = kkt, f"{label}, {what}" if kkt > KKT_TOL else where
                 if not drop <= worst_drop:
@@ -194,34 +199,37 @@ CHECKS = [
         "independently) and J never drops",
         source="ICLR22 Algorithm 1, Theorem 2, theory.md §1.9",
         method="convex",
-        run=_monotone(iteration.hatrpo_exact, _per_agent(algorithm1_kkt), statewise=False, n_cases=25, n_iters=3),
+        run=_monotone(iteration.hatrpo_exact, [({}, _per_agent(algorithm1_kkt))], statewise=False, n_cases=25, n_iters=3),
     ),
     Check(
         name="hatrpo_kl_ball_monotone",
-        claim="HATRPO with the expected-KL ball sum_s rho_norm(s) KL(old||new) <= delta (delta = 0.01), run pure: "
+        claim="HATRPO with the expected-KL ball sum_s rho_norm(s) KL(old||new) <= delta (delta = 0.01, 0.1), run pure: "
         "every step satisfies its KKT conditions (one multiplier, active constraint) and J, every V(s) never drop",
         source="ICLR22 eq. 7 / HARL-JMLR Thm 14 (trivial drift), theory.md §1.10, §2.2",
         method="convex",
-        run=_monotone(iteration.hatrpo_kl_ball, _per_agent(kl_ball_kkt(0.01)), statewise=True, n_cases=25, n_iters=3,
-                      delta=0.01),
+        run=_monotone(iteration.hatrpo_kl_ball, [({"delta": 0.01}, _per_agent(kl_ball_kkt(0.01))),
+                                                  ({"delta": 0.1}, _per_agent(kl_ball_kkt(0.1)))],
+                      statewise=True, n_cases=25, n_iters=3),
     ),
     Check(
         name="happo_exact_monotone",
-        claim="The exact clipped HAPPO step (eps = 0.2, exact M), run pure: every per-state LP is solved to its exact "
+        claim="The exact clipped HAPPO step (eps = 0.2, 0.1; exact M), run pure: every per-state LP is solved to its exact "
         "optimum (independent greedy solution) and J, every V(s) never drop",
         source="ICLR22 eq. 11 / HARL-JMLR Thm 14, theory.md §1.11",
         method="convex",
-        run=_monotone(iteration.happo_exact, _per_agent(happo_kkt(0.2)), statewise=True, n_cases=25, n_iters=3,
-                      clip=0.2),
+        run=_monotone(iteration.happo_exact, [({"clip": 0.2}, _per_agent(happo_kkt(0.2))),
+                                               ({"clip": 0.1}, _per_agent(happo_kkt(0.1)))],
+                      statewise=True, n_cases=25, n_iters=3),
     ),
     Check(
         name="haml_drift_monotone",
-        claim="HAML with drift lam KL(old||new) (lam = 1) and the per-state ball KL <= delta (delta = 0.5), run "
+        claim="HAML with drift lam KL(old||new) and the per-state ball KL <= delta ((lam, delta) = (1, 0.5), (0.25, 0.05)), run "
         "pure: every step satisfies its KKT conditions and J, every V(s) never drop",
         source="HARL-JMLR Template 2, Thm 14, theory.md §2.2-§2.3",
         method="convex",
-        run=_monotone(iteration.haml_kl_drift, _per_agent(haml_kkt(1.0, 0.5)), statewise=True, n_cases=40, n_iters=3,
-                      lam=1.0, delta=0.5),
+        run=_monotone(iteration.haml_kl_drift, [({"lam": 1.0, "delta": 0.5}, _per_agent(haml_kkt(1.0, 0.5))),
+                                                 ({"lam": 0.25, "delta": 0.05}, _per_agent(haml_kkt(0.25, 0.05)))],
+                      statewise=True, n_cases=40, n_iters=3),
     ),
     Check(
         name="ne_convergence",

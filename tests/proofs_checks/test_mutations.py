@@ -280,3 +280,14 @@ def test_optima_row_catches_the_mutation(mutation: str, monkeypatch: pytest.Monk
     assert _run("optima_brute_force").passed
     OPTIMA_MUTATIONS[mutation](monkeypatch)
     _fails("optima_brute_force")
+
+
+def test_kl_ball_row_catches_a_solver_that_ignores_the_ball(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The best vertex of every row (the linear objective without its KL ball) is not exempted by the vertex rule."""
+    assert _run("hatrpo_kl_ball_monotone").passed
+
+    def argmax_rows(old, g, w, delta):  # type: ignore[no-untyped-def]
+        return np.eye(old.shape[1])[np.argmax(g, axis=1)]
+
+    monkeypatch.setattr(trust_region, "solve_mean_kl_ball", argmax_rows)
+    _fails("hatrpo_kl_ball_monotone")
