@@ -228,7 +228,10 @@ def _optima_brute_force(profile: Profile) -> CheckResult:
         joint, fact = optima.joint_optimum(game), optima.factorized_optimum(game)
         brute = _brute_force_optimum(game)
         errs = {"J* vs enumeration": abs(joint.value - brute),
-                "factorised policy's J": abs(evaluate.expected_return(game, fact.policy) - fact.value)}
+                "factorised policy's J": abs(evaluate.expected_return(game, fact.policy) - fact.value),
+                "actions of the returned policies": float(np.max(np.abs(
+                    Factorized.deterministic(fact.actions, game.n_actions).probs() - fact.policy.probs()))
+                    + np.max(np.abs(Factorized.deterministic(joint.actions, game.n_actions).probs() - joint.policy.probs())))}
         if horizon is None:
             errs["J(joint policy)"] = abs(evaluate.expected_return(game, joint.policy) - joint.value)
             errs["factorised = joint"] = abs(fact.value - brute)

@@ -33,7 +33,7 @@ import sympy as sp
 from scipy import optimize
 from scipy.special import softmax
 
-from seqmarl.theory import bounds, evaluate
+from seqmarl.theory import bounds, evaluate, multiagent
 from seqmarl.theory.games import random_game
 from seqmarl.theory.markov_game import MarkovGame
 from seqmarl.theory.policies import Factorized
@@ -195,6 +195,15 @@ def exact_errors() -> tuple[float, int, list[str]]:
             }
             for i, d in zip(order, parts["dmax"]):
                 checks[f"Dmax_KL agent {i}"] = (bounds.max_kl(pi.tables[i], pibar.tables[i]), float(d))
+            for m, term in enumerate(parts["terms"], start=1):  # Def. 2 straight from multiagent (defaults: Q, rho)
+                agents = tuple(order[:m])
+                checks[f"L^{agents}"] = (multiagent.surrogate(fgame, pi, agents, [pibar.tables[i] for i in agents]), float(term))
+            sol = game.solve(pi_f)
+            for i in order:  # Def. 1: Q^{i}(s, a^i)
+                got = multiagent.q_subset(fgame, pi, (i,))
+                for s in range(game.n_states):
+                    for a in range(game.n_actions[i]):
+                        checks[f"Q^{i}({s}, {a})"] = (float(got[s, a]), float(game.q_subset(pi_f, sol["q"], s, {i: a})))
             for name, (got, want) in checks.items():
                 err = abs(got - want) / max(1.0, abs(want))
                 if err > worst:
