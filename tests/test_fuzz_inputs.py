@@ -200,3 +200,16 @@ def test_cli_exits_0_or_2_without_traceback(tmp_path: Path, capsys: pytest.Captu
     assert "Traceback" not in out.out + out.err
     if rc == 2:
         assert "error" in (out.out + out.err).lower()
+
+
+def test_a_raw_policy_array_without_the_state_axis_says_so() -> None:
+    """Issue 13: a policy array of the wrong shape is not silently read as a table of another game."""
+    import numpy as np
+
+    from seqmarl.theory import evaluate, games
+
+    with pytest.raises(ValueError, match=r"lacks the state axis.*array\[None\]"):
+        evaluate.expected_return(games.xor(2), np.full((2, 2), 0.25))
+    with pytest.raises(ValueError, match=r"policy \(a raw array.*\(1, 2, 2\).*got \(2, 2, 2\)"):
+        evaluate.expected_return(games.xor(2), np.full((2, 2, 2), 0.125))
+    assert evaluate.expected_return(games.xor(2), np.full((2, 2), 0.25)[None]) == pytest.approx(0.5)

@@ -286,14 +286,22 @@ class Joint(Policy):
 
 def joint_probs(policy: Policy | np.ndarray, n_states: int | None = None, n_actions: Sequence[int] | None = None) -> np.ndarray:
     """``pi(a|s)`` ``[S, A1..An]`` from a :class:`Policy` or a raw joint array, checked against a game's shape."""
+    expected = None if n_states is None or n_actions is None else (n_states, *n_actions)
     if isinstance(policy, Policy):
         probs = policy.probs()
     else:
+        shape = tuple(np.shape(policy))
+        if expected is not None and shape != expected:
+            hint = ""
+            if shape == expected[1:]:
+                hint = "; it lacks the state axis: pass array[None] for a one-state game"
+            elif len(shape) == len(expected) - 1:
+                hint = "; it has one axis too few: a raw array is read as a joint table with the state axis first"
+            raise ValueError(f"policy (a raw array, read as a joint table pi(a|s) [S, A1, ..., An]) must have shape "
+                             f"{expected} for this game, got {shape}{hint}")
         probs = Joint(policy).probs()
-    if n_states is not None and n_actions is not None:
-        expected = (n_states, *n_actions)
-        if probs.shape != expected:
-            raise ValueError(f"policy must have shape [S, A1, ..., An] = {expected}, got {probs.shape}")
+    if expected is not None and probs.shape != expected:
+        raise ValueError(f"policy must have shape [S, A1, ..., An] = {expected}, got {probs.shape}")
     return probs
 
 
