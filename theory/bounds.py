@@ -80,7 +80,7 @@ def check_order(order: Sequence[int], n_agents: int) -> tuple[int, ...]:
     """Validate ``order`` as a permutation of ``0..n_agents-1``."""
     try:
         out = tuple(int(i) for i in order)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # int("x") raises ValueError
         raise TypeError(f"order must be a sequence of agent indices, got {order!r}") from exc
     if sorted(out) != list(range(n_agents)):
         raise ValueError(f"order must be a permutation of 0..{n_agents - 1}, got {out}")

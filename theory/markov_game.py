@@ -93,6 +93,8 @@ class MarkovGame:
             raise ValueError("reward must be finite; it contains NaN or inf")
         check_distribution(transition, "transition", axis=-1)
         check_distribution(initial, "initial", axis=-1)
+        if isinstance(self.gamma, (bool, np.bool_, str, bytes)):  # float("0.9") would silently accept a string
+            raise TypeError(f"gamma must be a real number, got {self.gamma!r}")
         try:
             gamma = float(self.gamma)
         except (TypeError, ValueError) as exc:

@@ -291,3 +291,11 @@ def test_kl_ball_row_catches_a_solver_that_ignores_the_ball(monkeypatch: pytest.
 
     monkeypatch.setattr(trust_region, "solve_mean_kl_ball", argmax_rows)
     _fails("hatrpo_kl_ball_monotone")
+
+
+def test_input_contract_row_catches_a_silent_acceptance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validator loosened to accept anything (``iteration._positive`` returning its input as a float) makes the
+    contract row fail: a zero radius or an infinite one is then accepted."""
+    assert _run("input_contract").passed
+    monkeypatch.setattr(iteration, "_positive", lambda value, name: float(value) if not isinstance(value, str) else 1.0)
+    _fails("input_contract")

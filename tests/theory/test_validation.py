@@ -345,3 +345,16 @@ def test_random_game_rejects_nan_alpha() -> None:
 
     with pytest.raises(ValueError, match="dirichlet_alpha"):
         random_game(np.random.default_rng(0), dirichlet_alpha=float("nan"))
+
+
+@pytest.mark.parametrize("gamma", ["0.9", b"0.9", True, np.bool_(False)])
+def test_gamma_must_be_a_number_not_a_string_or_bool(gamma: object) -> None:
+    with pytest.raises(TypeError, match="gamma must be a real number"):
+        MarkovGame(**{**_parts(), "gamma": gamma})
+
+
+def test_order_with_a_non_integer_names_order() -> None:
+    from seqmarl.theory import bounds
+
+    with pytest.raises(TypeError, match="order must be a sequence of agent indices"):
+        bounds.check_order([1, "x"], 2)
