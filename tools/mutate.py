@@ -202,11 +202,72 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def _changed_tests(workdir: Path) -> list[str]:
+    """Test files of the repository that differ from (or are absent in) the staged snapshot ``workdir/tests``."""
+    changed = []
+    for f in sorted((ROOT / "tests").rglob("test_*.py")):
+        rel = f.relative_to(ROOT)
+        staged = workdir / rel
+        if not staged.exists() or staged.read_bytes() != f.read_bytes():
+            changed.append(str(rel))
+    return changed
+
+
+def recheck(area: str, workdir: Path, python: str) -> dict[str, int]:
+    """Re-test the survivors of the last run with today's tests, against the same mutated snapshot.
+
+    The snapshot's mutants stay as they were (same names, same code); the test files changed since the run are
+    copied into it. Each survivor is re-run on the tests mutmut mapped to its function plus every changed test
+    (``MUTANT_UNDER_TEST`` switches the mutant on). Changed tests that fail on the un-mutated snapshot (they test
+    code written after it) are deselected first, so they cannot count as kills. Writes ``recheck.json``."""
+    mutants = workdir / "mutants"
+    codes = collect(workdir)
+    sample_file = workdir / "sample.json"
+    names = json.loads(sample_file.read_text()) if sample_file.exists() else sorted(codes)
+    survivors = [n for n in names if codes.get(n) in SURVIVED]
+    roots = tuple(a.split("::")[0] for a in AREAS[area]["tests"] if a.startswith("tests"))
+    changed = [c for c in _changed_tests(workdir) if c.startswith(roots)]
+    for rel in changed:
+        (mutants / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, mutants / rel)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    marker = AREAS[area]["tests"][AREAS[area]["tests"].index("-m") + 1] if "-m" in AREAS[area]["tests"] else None
+    base = [python, "-m", "pytest", "-p", "no:xdist", "-q", "-x"] + (["-m", marker] if marker else [])
+    deselect: list[str] = []
+    if changed:
+        env_clean = {k: v for k, v in env.items() if k != "MUTANT_UNDER_TEST"}
+        env_clean["MUTANT_UNDER_TEST"] = ""
+        out = subprocess.run(base[:-1] + ["-rf", *changed], cwd=mutants, env=env_clean, capture_output=True, text=True)
+        deselect = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("FAILED ")]
+        broken = {line.split()[1].split("::")[0] for line in out.stdout.splitlines() if line.startswith("ERROR ")}
+        changed = [c for c in changed if c not in broken]  # do not even import on the snapshot
+    stats = json.loads((mutants / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
+    results: dict[str, int] = {}
+    for name in survivors:
+        mapped = sorted(stats.get(name.rsplit("__mutmut_", 1)[0], []))
+        selection = [t for t in mapped if t.split("::")[0] not in changed] + changed
+        if not selection:
+            results[name] = 33
+            continue
+        cmd = base + [a for d in deselect for a in ("--deselect", d)] + selection
+        run = subprocess.run(cmd, cwd=mutants, env=dict(env, MUTANT_UNDER_TEST=name), capture_output=True, text=True,
+                             timeout=1800)
+        results[name] = 0 if run.returncode in (0, 5) else 1
+        print(f"recheck {name}: {'survived' if results[name] == 0 else 'killed'}", flush=True)
+    (workdir / "recheck.json").write_text(json.dumps({"changed_tests": changed, "deselected": deselect,
+                                                      "results": results}, indent=2))
+    return results
+
+
 def report(area: str, workdir: Path, seconds: float, python: str, sample: list[str] | None = None) -> dict:
     codes = collect(workdir)
     total = len(codes)
     if sample is not None:
         codes = {k: codes.get(k) for k in sample}
+    rechecked = {}
+    if (workdir / "recheck.json").exists():
+        rechecked = json.loads((workdir / "recheck.json").read_text())["results"]
+        codes.update({k: v for k, v in rechecked.items() if k in codes})
     tested = {k: c for k, c in codes.items() if c is not None}
     diffs = {}
     for name, c in tested.items():
@@ -223,6 +284,7 @@ def report(area: str, workdir: Path, seconds: float, python: str, sample: list[s
         "area": area, "mutants_generated": total, "tested": len(tested), "sampled": sample is not None,
         "killed": len(killed), "survived": len(survived), "message_only": len(messages), "not_scored": len(other),
         "not_yet_tested": len(codes) - len(tested),
+        "killed_on_recheck": sum(1 for v in rechecked.values() if v in KILLED),
         "score": round(len(killed) / scored, 4) if scored else None,
         "score_95ci": [round(low, 4), round(high, 4)] if scored else None,
         "seconds": round(seconds, 1), "tests": AREAS[area]["tests"], "mutated": AREAS[area]["mutate"],
@@ -252,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1, help="parallel mutant workers")
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "mutate", help="staging folder")
     parser.add_argument("--report-only", action="store_true", help="re-read an earlier run's results")
+    parser.add_argument("--recheck", action="store_true",
+                        help="re-test the last run's survivors with today's tests (same mutated snapshot)")
     parser.add_argument("--sample", type=int, default=0, help="test a random sample of this many mutants (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     args = parser.parse_args(argv)
@@ -264,7 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         sample_file = workdir / "sample.json"
         sample = None
-        if not args.report_only:
+        if args.recheck:
+            if area == "verify":
+                parser.error("--recheck re-runs tests; the verify area's test is the checks themselves: rerun it")
+            recheck(area, workdir, python)
+            if sample_file.exists():
+                sample = json.loads(sample_file.read_text())
+        elif not args.report_only:
+            (workdir / "recheck.json").unlink(missing_ok=True)
             stage(area, workdir)
             env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
             base = [python, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
