@@ -321,7 +321,6 @@ def _sequential_minibatch_outer(agent: "OnPolicyAgent", batch: Batch, order: lis
     """Variant: for every epoch and minibatch, all agents in order, each weighted by the ratios of the agents
     before it on that minibatch."""
     cfg = agent.config
-    n = batch.advantages.shape[0]
     stats = {"policy_objective": 0.0, "entropy": 0.0}
     count = 0
     for _ in range(cfg.ppo_epoch):

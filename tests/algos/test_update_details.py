@@ -401,3 +401,22 @@ def test_popart_honours_mode_generator_and_device() -> None:
     assert c.linear.weight.device.type == "cpu" and c.linear.bias.device.type == "cpu"
     assert all(buf.device.type == "cpu" for buf in c.stats.buffers())
     assert torch.equal(c.linear.weight[:, :], PopArt(4, 2, generator=torch.Generator().manual_seed(0)).linear.weight)
+
+
+@pytest.mark.parametrize("granularity", ["agent_outer", "minibatch_outer"])
+def test_sequential_update_places_its_tensors_on_the_agents_device(granularity: str) -> None:
+    """The sequential update creates its tensors (the factor included) on ``agent.device``, not on the global
+    default device: under ``torch.device("meta")`` as default, a CPU agent gives exactly the metrics and
+    parameters of the same update run normally."""
+    runs = []
+    for default in (None, "meta"):
+        agent, batch = _setup("happo", granularity=granularity, fixed_order=False, actor_num_mini_batch=2, seed=2)
+        if default is None:
+            metrics = actor_updates.run(agent, batch)
+        else:
+            with torch.device(default):
+                metrics = actor_updates.run(agent, batch)
+        runs.append((metrics, [p.detach().clone() for p in agent.actors.parameters()]))
+    (m0, p0), (m1, p1) = runs
+    assert m0 == m1
+    assert all(a.device.type == "cpu" and torch.equal(a, b) for a, b in zip(p1, p0))
