@@ -210,7 +210,8 @@ def _changed_tests(workdir: Path) -> list[str]:
         staged = workdir / rel
         if not staged.exists() or staged.read_bytes() != f.read_bytes():
             changed.append(str(rel))
-    return changed
+    # newest first: a kill usually comes from the test written for it, and -x then stops early
+    return sorted(changed, key=lambda rel: -(ROOT / rel).stat().st_mtime)
 
 
 def recheck(area: str, workdir: Path, python: str) -> dict[str, int]:
