@@ -232,3 +232,16 @@ def test_entropies_by_hand() -> None:
     np.testing.assert_allclose([h[0] for h in ar.conditional_entropies()], [math.log(3), math.log(2), 0.0], rtol=0, atol=1e-15)
     assert ar.entropy()[0] == pytest.approx(math.log(6), abs=1e-15)
     assert ev.expected_return(games.permutation(3), ar) == pytest.approx(1.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_product_gaussian_kl_is_the_gaussian_kl_for_any_sigma(sigma):
+    """KL(N(m0, s^2) || N(m1, s^2)) = (m0 - m1)^2 / (2 s^2), checked against the general two-Gaussian formula
+    log(s1/s0) + (s0^2 + (m0 - m1)^2) / (2 s1^2) - 1/2 with s0 = s1 = sigma."""
+    from seqmarl.theory.games import ProductGaussianGame
+
+    g = ProductGaussianGame(sigma=sigma)
+    m0, m1 = -0.25, 0.75
+    general = np.log(sigma / sigma) + (sigma**2 + (m0 - m1) ** 2) / (2 * sigma**2) - 0.5
+    assert g.kl(m0, m1) == pytest.approx(general, rel=1e-15)
+    assert g.kl(m0, m1) == pytest.approx(1.0 / (2 * sigma**2), rel=1e-15)

@@ -685,3 +685,29 @@ def test_helper_validation():
         iteration.happo_weights(game, Joint(np.full((2, 2, 2), 0.25)), 0, (), [])
     with pytest.raises(ValueError):
         iteration.happo_weights(game, pi, 2, (), [])
+
+
+@pytest.mark.parametrize("update, solver", [
+    (iteration.hatrpo_exact, "solve_max_kl_penalty"),
+    (iteration.hatrpo_kl_ball, "solve_mean_kl_ball"),
+    (iteration.haml_kl_drift, "solve_state_kl_penalty_ball"),
+    (iteration.happo_exact, "solve_happo_lp"),
+])
+def test_safeguard_flag_of_every_update(monkeypatch, update, solver):
+    """``safeguard=True`` reverts what a broken solver makes worse (J never drops); ``safeguard=False`` returns
+    the solver's tables as they are (a drop is visible). Fails if the flag is ignored or inverted."""
+    rng = np.random.default_rng(5)
+
+    def random_tables(old, *args, **kwargs):
+        return rng.dirichlet(np.ones(old.shape[1]), size=old.shape[0])
+
+    monkeypatch.setattr(trust_region, solver, random_tables)
+    game = games.random_game(np.random.default_rng(1), 2, [3, 3], 2, gamma=0.9)
+    pi = sst.random_product_policy(np.random.default_rng(2), game, min_prob=0.05)
+    j = evaluate.expected_return(game, pi)
+    drops = []
+    for _ in range(10):
+        safe = update(game, pi, rng, safeguard=True)
+        assert evaluate.expected_return(game, safe) >= j - 1e-12
+        drops.append(j - evaluate.expected_return(game, update(game, pi, rng, safeguard=False)))
+    assert max(drops) > 1e-3
