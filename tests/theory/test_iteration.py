@@ -711,3 +711,16 @@ def test_safeguard_flag_of_every_update(monkeypatch, update, solver):
         assert evaluate.expected_return(game, safe) >= j - 1e-12
         drops.append(j - evaluate.expected_return(game, update(game, pi, rng, safeguard=False)))
     assert max(drops) > 1e-3
+
+
+def test_hatrpo_one_shot_keeps_a_table_that_is_already_a_best_response():
+    """gamma = 0 (C = 0): an agent whose own action does not change the payoff (every local gain ties) keeps its
+    soft table exactly; it is not replaced by the uniform tie-breaking response (ICLR22 Alg. 1 with C = 0 is a
+    sequential best response, and an old table that is already best is kept)."""
+    from seqmarl.theory.markov_game import matrix_game
+
+    game = matrix_game(np.array([[1.0, 2.0], [1.0, 2.0]]))  # the reward depends on agent 1's action only
+    pi = Factorized([np.array([[0.3, 0.7]]), np.array([[0.6, 0.4]])])
+    new = iteration.hatrpo_exact(game, pi, np.random.default_rng(0), order=(0, 1))
+    np.testing.assert_array_equal(new.tables[0], pi.tables[0])
+    np.testing.assert_allclose(new.tables[1], [[0.0, 1.0]], atol=1e-12)

@@ -591,3 +591,28 @@ def test_game_must_be_markov_game(fn):
 def test_optimal_action_sets_tol():
     with pytest.raises(ValueError, match="tol"):
         optima.optimal_action_sets(games.climbing(), tol=-1.0)
+
+
+def test_is_symmetric_needs_the_swap_and_the_cycle():
+    """A tensor symmetric under every permutation of its axes, and ones invariant only under the swap of axes
+    0, 1 or only under the cyclic shift: only the first is symmetric (the two generate S_n)."""
+    from seqmarl.theory.optima import _is_symmetric
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(-5, 6, size=(3, 3, 3)).astype(float)  # integers: sums exact; 3 values: C3 orbits != S3 orbits
+    full = sum(np.transpose(base, p) for p in itertools.permutations(range(3)))
+    swap_only = base + np.transpose(base, (1, 0, 2))  # symmetric in axes 0, 1 only
+    cycle_only = np.zeros((3, 3, 3))
+    for i, j, k in [(0, 1, 2), (1, 2, 0), (2, 0, 1)]:  # one cyclic orbit: T(0,1,2) = T(1,2,0) = T(2,0,1) = 1
+        cycle_only[i, j, k] = 1.0
+    assert _is_symmetric(full)
+    assert not _is_symmetric(swap_only)
+    assert not _is_symmetric(cycle_only)
+
+
+def test_joint_optimum_detail_names_the_method():
+    """One-shot games are solved by an argmax over joint actions; discounted multi-state games by policy
+    iteration: the result says which."""
+    assert optima.joint_optimum(games.climbing()).detail.startswith("one-shot argmax")
+    multi = games.random_game(np.random.default_rng(3), 2, [2, 2], 3, gamma=0.9)
+    assert optima.joint_optimum(multi).detail.startswith("exact policy iteration")
