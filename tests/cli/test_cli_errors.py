@@ -67,3 +67,18 @@ def test_validate_non_tabular_fails_before_creating_a_directory(tmp_path: Path, 
     assert main(["validate", "env=bridge", f"run_dir={target}", "progress=false"]) == 2
     assert "validate needs a tabular env" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_run_dir_parent(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run_dir whose nearest existing parent is not writable: message, exit 2, nothing created. Permissions are
+    simulated through ``os.access`` (the test may run as root, for whom chmod does not deny writes)."""
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    assert main(["train", f"run_dir={locked / 'run'}"]) == 2
+    out = capsys.readouterr().out
+    assert "is not writable" in out and "Traceback" not in out
+    assert list(locked.iterdir()) == []
