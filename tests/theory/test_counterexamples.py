@@ -200,3 +200,15 @@ def test_soft_policies_only():
             assert t.min() >= 0.1 - 1e-12 and t.max() <= 0.9 + 1e-12
 
     inner()
+
+
+def test_evaluate_case_names_the_update_it_ran():
+    """The record (and its text summary) names the update rule that produced it."""
+    from seqmarl.theory import counterexamples, games, iteration
+    from seqmarl.theory.policies import Factorized
+
+    game = games.random_game(np.random.default_rng(0), 2, [2, 2], 1, gamma=0.5)
+    pi = Factorized([np.full((1, 2), 0.5), np.full((1, 2), 0.5)])
+    case = counterexamples.evaluate_case(iteration.hatrpo_kl_ball, game, pi)
+    assert case.update_name == "hatrpo_kl_ball"
+    assert case.to_text().startswith("hatrpo_kl_ball(")

@@ -594,3 +594,12 @@ def test_vdn_exact_bad_entries():
     # floats are exact binary values
     # row 0 mean 3/8, column 0 mean 1/4, grand mean 3/16
     assert fz.vdn_fit_exact(matrix_game([[0.5, 0.25], [0.0, 0.0]]))[0, 0] == Fr(3, 8) + Fr(1, 4) - Fr(3, 16)
+
+
+def test_vdn_fit_results_are_read_only():
+    """A fit is a frozen record: its fitted table and utilities cannot be changed in place by a caller."""
+    fit = fz.vdn_fit(np.array([[11.0, -30.0, 0.0], [-30.0, 7.0, 6.0], [0.0, 0.0, 5.0]]))
+    with pytest.raises(ValueError, match="read-only"):
+        fit.fitted[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        fit.utilities[0][0] = 1.0
