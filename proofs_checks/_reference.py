@@ -188,6 +188,13 @@ def _feasibility(q: np.ndarray, p: np.ndarray) -> float:
     return float(max(np.max(np.abs(p.sum(axis=1) - 1.0)), np.max(np.maximum(-p, 0.0))))
 
 
+def _indifferent_rows_kept(q: np.ndarray, p: np.ndarray, rows: np.ndarray, worst: float, where: str) -> tuple[float, str]:
+    """Rows ``rows`` where the agent is indifferent must keep the old table ``q``: the largest move there replaces
+    ``(worst, where)`` if it is larger."""
+    moved = float(np.max(np.where(rows, np.max(np.abs(p - q), axis=1), 0.0), initial=0.0))
+    return (moved, "an indifferent row moved") if moved > worst else (worst, where)
+
+
 def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-300)
 
@@ -232,9 +239,7 @@ def max_kl_penalty_kkt(q: np.ndarray, gain: np.ndarray, weight: np.ndarray, c: f
         if float(np.max(loss)) > worst:
             worst, where = float(np.max(loss)), "best response (C = 0)"
         return worst, where
-    moved_flat = np.where(flat & (weight > 0), np.max(np.abs(p - q), axis=1), 0.0)
-    if np.max(moved_flat, initial=0.0) > worst:
-        worst, where = float(np.max(moved_flat)), "an indifferent row moved"
+    worst, where = _indifferent_rows_kept(q, p, flat & (weight > 0), worst, where)
     rows = ~flat
     if not np.any(rows):
         return worst, where
@@ -276,9 +281,7 @@ def mean_kl_ball_kkt(q: np.ndarray, gain: np.ndarray, w: np.ndarray, delta: floa
         return np.inf, "not a table"
     worst, where = feas, "feasibility"
     flat = _flat_rows(q, gain, scale) | (w <= 0)
-    moved_flat = np.where(flat, np.max(np.abs(p - q), axis=1), 0.0)
-    if np.max(moved_flat, initial=0.0) > worst:
-        worst, where = float(np.max(moved_flat)), "an indifferent row moved"
+    worst, where = _indifferent_rows_kept(q, p, flat, worst, where)
     rows = ~flat
     if not np.any(rows):
         return worst, where
@@ -323,9 +326,7 @@ def state_kl_penalty_ball_kkt(q: np.ndarray, gain: np.ndarray, lam: float, delta
         return np.inf, "not a table"
     worst, where = feas, "feasibility"
     flat = _flat_rows(q, gain, scale)
-    moved_flat = np.where(flat, np.max(np.abs(p - q), axis=1), 0.0)
-    if np.max(moved_flat, initial=0.0) > worst:
-        worst, where = float(np.max(moved_flat)), "an indifferent row moved"
+    worst, where = _indifferent_rows_kept(q, p, flat, worst, where)
     rows = ~flat
     if not np.any(rows):
         return worst, where
