@@ -41,3 +41,12 @@ def test_wilson_interval_brackets_the_proportion() -> None:
     assert low < 0.9 < high
     assert abs(low - 0.8256) < 1e-3 and abs(high - 0.9448) < 1e-3  # closed form, z = 1.96
     assert mutate.wilson(0, 0) != mutate.wilson(0, 0)  # nan for no data
+
+
+@pytest.mark.parametrize("argv, word", [(["nosuch"], "unknown area"), (["algos", "--sample", "-1"], "--sample"),
+                                        (["algos", "--max-children", "0"], "--max-children")])
+def test_bad_arguments_exit_2_naming_them(argv, word, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        mutate.main(argv)
+    assert exc.value.code == 2
+    assert word in capsys.readouterr().err

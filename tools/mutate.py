@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=0, help="test a random sample of this many mutants (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     args = parser.parse_args(argv)
+    if args.sample < 0:
+        parser.error(f"--sample must be >= 0 (0 = every mutant), got {args.sample}")
+    if args.max_children < 1:
+        parser.error(f"--max-children must be >= 1, got {args.max_children}")
     unknown = [a for a in args.areas if a not in AREAS]
     if unknown:
         parser.error(f"unknown area(s) {unknown}; choose from {list(AREAS)}")
