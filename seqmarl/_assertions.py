@@ -6,7 +6,7 @@ Public as :func:`seqmarl.testing.assert_monotone_improvement` (import it from th
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +20,8 @@ from seqmarl.theory.markov_game import MarkovGame
 from seqmarl.theory.policies import Factorized, Policy
 
 __all__ = ["assert_monotone_improvement"]
+
+T = TypeVar("T")
 
 _SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 _MIN_PROB = 0.05
@@ -108,8 +110,64 @@ def _describe_policy(pi: Policy, label: str) -> str:
     return f"{label} joint probs [S, A1..An] =\n{_fmt(pi.probs())}"
 
 
-class _NotMonotone(AssertionError):
-    """The failure raised inside hypothesis; re-raised as a plain ``AssertionError`` once shrinking is done."""
+class Counterexample(AssertionError):
+    """A helper's failure raised inside hypothesis; :func:`run_cases` re-raises it as a plain ``AssertionError``
+    (its message only, without hypothesis' notes) once shrinking is done."""
+
+
+class _NotMonotone(Counterexample):
+    """``J`` decreased along the update."""
+
+
+DEFAULT_PROFILE_EXAMPLES = 100
+"""hypothesis' default ``max_examples`` (also that of the ``seqmarl-ci`` profile): a helper's budget scale of 1."""
+
+
+def budget(max_examples: int | None, default: int) -> int:
+    """The number of examples a helper tries: ``max_examples`` when given, else ``default`` scaled by the loaded
+    hypothesis profile, ``default * settings.default.max_examples / 100`` (``seqmarl-ci``: x1, ``seqmarl-thorough``:
+    x10), at least 1."""
+    if max_examples is not None:
+        return _check_int(max_examples, "max_examples", 1)
+    return max(1, round(default * settings.default.max_examples / DEFAULT_PROFILE_EXAMPLES))
+
+
+def check_tol(tol: object, name: str = "tol") -> float:
+    """A finite real ``>= 0`` or ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(tol, bool):
+        raise TypeError(f"{name} must be a real number, got {tol!r}")
+    try:
+        value = float(tol)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {tol!r}") from exc
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def run_cases(cases: SearchStrategy[T], body: Callable[[T], None], max_examples: int, seed: int | None) -> None:
+    """Run ``body`` on ``max_examples`` hypothesis draws of ``cases`` (shrinking a failure, no deadline, no example
+    database); a :class:`Counterexample` raised by ``body`` ends as a plain ``AssertionError`` with the message of
+    the shrunk example. ``seed`` fixes hypothesis' own randomness."""
+    __tracebackhide__ = True
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+        report_multiple_bugs=False,
+    )
+    @given(cases)
+    def check(case: T) -> None:
+        body(case)
+
+    if seed is not None:
+        check = hypothesis_seed(seed)(check)
+    try:
+        check()
+    except Counterexample as failure:  # the shrunk example, without hypothesis' notes
+        raise AssertionError(str(failure)) from None
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
@@ -123,7 +181,7 @@ def _check_int(value: object, name: str, minimum: int) -> int:
 def assert_monotone_improvement(
     update: Callable[[MarkovGame, Policy, np.random.Generator], Policy],
     games: SearchStrategy[MarkovGame] | Sequence[MarkovGame] | None = None,
-    max_examples: int = 50,
+    max_examples: int | None = None,
     tol: float = 1e-7,
     n_iters: int = 3,
     seed: int | None = None,
@@ -135,6 +193,8 @@ def assert_monotone_improvement(
 
     ``update(game, pi, rng) -> Policy``: ``pi`` is a :class:`seqmarl.theory.Factorized` (later steps get what
     ``update`` returned); ``rng`` is ``numpy.random.default_rng`` of a drawn seed, so a failure is reproducible.
+    ``max_examples``: the number of generated cases; ``None`` gives 50 scaled by the loaded hypothesis profile
+    (``seqmarl-ci``: 50, ``seqmarl-thorough``: 500).
     ``games``: ``None`` (random games from :func:`seqmarl.testing.strategies.markov_games`), a hypothesis
     strategy of :class:`seqmarl.theory.MarkovGame`, or a list of games. ``seed`` fixes hypothesis' own
     randomness.
@@ -145,14 +205,9 @@ def assert_monotone_improvement(
     __tracebackhide__ = True  # pytest: report the failure at the caller's line, not in this helper
     if not callable(update):
         raise TypeError(f"update must be callable (game, pi, rng) -> policy, got {update!r}")
-    max_examples = _check_int(max_examples, "max_examples", 1)
+    max_examples = budget(max_examples, 50)
     n_iters = _check_int(n_iters, "n_iters", 1)
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"tol must be a real number, got {tol!r}") from exc
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    tol = check_tol(tol)
     if seed is not None:
         seed = _check_int(seed, "seed", 0)
     games_st = _games_strategy(games)
@@ -164,14 +219,6 @@ def assert_monotone_improvement(
             raise TypeError(f"games must generate MarkovGame instances, got {type(game).__name__}")
         return game, draw(_soft_product_policy(game)), draw(_SEEDS)
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-        report_multiple_bugs=False,
-    )
-    @given(cases())
     def check(case: tuple[MarkovGame, Factorized, int]) -> None:
         game, pi, rng_seed = case
         rng = np.random.default_rng(rng_seed)
@@ -198,9 +245,4 @@ def assert_monotone_improvement(
             returns.append(j_next)
             current = nxt
 
-    if seed is not None:
-        check = hypothesis_seed(seed)(check)
-    try:
-        check()
-    except _NotMonotone as failure:  # the shrunk example: a plain AssertionError, without hypothesis' notes
-        raise AssertionError(str(failure)) from None
+    run_cases(cases(), check, max_examples, seed)

@@ -2,19 +2,18 @@
 
 * One torch thread per test process (the suite runs under pytest-xdist on small machines; oversubscribed
   threads make small-network tests many times slower).
-* Hypothesis is derandomised by default (profile ``seqmarl-ci``: a red run reproduces exactly, no example
-  database); ``HYPOTHESIS_PROFILE=seqmarl-explore`` turns random exploration back on for bug hunting.
+* Hypothesis is derandomised by default: the package's profile ``seqmarl-ci`` (a red run reproduces exactly, no
+  example database), loaded by the same one-liner a user's conftest uses; ``HYPOTHESIS_PROFILE=seqmarl-explore``
+  turns random exploration back on for bug hunting, ``HYPOTHESIS_PROFILE=seqmarl-thorough`` tries 10x the examples.
+* The ``pytester`` fixture (tests/plugin run pytest sessions in-process).
 """
 
-import os
-
 import torch
-from hypothesis import HealthCheck, settings
+
+from seqmarl.testing import load_profile
+
+pytest_plugins = ["pytester"]
 
 torch.set_num_threads(1)
 
-settings.register_profile("seqmarl-ci", derandomize=True, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("seqmarl-explore", derandomize=False, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seqmarl-ci"))
+load_profile("seqmarl-ci")
