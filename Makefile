@@ -24,6 +24,7 @@ verify: install
 
 test: install
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest examples/ --seqmarl -n auto -q
 
 test-fast: install
 	$(BIN)/python -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
