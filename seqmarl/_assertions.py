@@ -1,7 +1,10 @@
 """``assert_monotone_improvement``: property-test a user's exact update rule for monotone ``J`` (theory.md §1.9
 Theorem 2, §2.2 Theorem 14), with hypothesis shrinking any counterexample to a small game.
 
-Public as :func:`seqmarl.testing.assert_monotone_improvement` (import it from there).
+Public as :func:`seqmarl.testing.assert_monotone_improvement` (import it from there). Also the plumbing the other
+helpers (:mod:`seqmarl._helpers`) share: :func:`run_cases` (hypothesis run that ends in a plain, shrunk
+``AssertionError``), :func:`budget` (example counts scaled by the hypothesis profile), :func:`check_tol`, and
+the game / policy descriptions of the failure messages.
 """
 
 from __future__ import annotations
