@@ -50,3 +50,26 @@ def test_bad_arguments_exit_2_naming_them(argv, word, capsys) -> None:
         mutate.main(argv)
     assert exc.value.code == 2
     assert word in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("area", sorted(mutate.AREAS))
+def test_recheck_baseline_command_keeps_the_marker_expression(area: str) -> None:
+    """Regression: the baseline run once dropped ``-x`` by slicing off the last argument, which was the marker
+    expression, so ``-m`` swallowed the next flag, pytest exited with a usage error and no failing test was
+    deselected (tests written for newer code then 'killed' equivalent mutants)."""
+    tests = mutate.AREAS[area]["tests"]
+    for stop_first in (True, False):
+        cmd = mutate.recheck_command("python", area, stop_first)
+        assert ("-x" in cmd) is stop_first
+        assert "-rfE" in cmd
+        if "-m" in tests:
+            last_m = len(cmd) - 1 - cmd[::-1].index("-m")  # the first "-m" is python's "-m pytest"
+            assert last_m > cmd.index("pytest") and cmd[last_m + 1] == tests[tests.index("-m") + 1]
+
+
+def test_baseline_failures_reads_failed_and_error_lines() -> None:
+    out = ("..F\n=== short test summary info ===\nFAILED tests/a.py::test_x - AssertionError\n"
+           "FAILED tests/a.py::test_y[1]\nERROR tests/b.py - ImportError: nope\n1 failed\n")
+    failed, broken = mutate.baseline_failures(out)
+    assert failed == ["tests/a.py::test_x", "tests/a.py::test_y[1]"]
+    assert broken == {"tests/b.py"}

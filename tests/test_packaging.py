@@ -44,7 +44,9 @@ def test_wheel_contains_every_module(wheel: Path) -> None:
 def test_wheel_declares_console_script(wheel: Path) -> None:
     archive = zipfile.ZipFile(wheel)
     (entry,) = [n for n in archive.namelist() if n.endswith("entry_points.txt")]
-    assert "seqmarl = seqmarl.cli:main" in archive.read(entry).decode()
+    text = archive.read(entry).decode()
+    assert "seqmarl = seqmarl.cli:main" in text
+    assert "[pytest11]" in text and "seqmarl = seqmarl.pytest_plugin" in text  # `pytest --seqmarl` from a wheel
 
 
 def test_every_subpackage_is_listed() -> None:

@@ -27,6 +27,16 @@ def _table(value: object, name: str, ndim: int | None = None) -> np.ndarray:
     return table
 
 
+def _action_indices(value: object, name: str) -> np.ndarray:
+    """``value`` as an int64 array of action indices; integral floats are accepted, 1.5 or NaN are not."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.array_equal(arr, np.floor(arr)):
+        return arr.astype(np.int64)
+    raise TypeError(f"{name} must hold integer action indices, got dtype {arr.dtype} with values {arr.tolist()!r:.80}")
+
+
 def entropy_of(probs: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """``-sum p log p`` over ``axes`` with ``0 log 0 = 0``."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -131,7 +141,7 @@ class Factorized(Policy):
     @classmethod
     def deterministic(cls, actions: np.ndarray, n_actions: Sequence[int]) -> "Factorized":
         """From an int array ``actions[s, i]`` of chosen actions."""
-        actions = np.asarray(actions, dtype=np.int64)
+        actions = _action_indices(actions, "actions")
         if actions.ndim != 2 or actions.shape[1] != len(n_actions):
             raise ValueError(f"actions must have shape [S, {len(n_actions)}], got {actions.shape}")
         tables = []
@@ -269,7 +279,7 @@ class Joint(Policy):
     @classmethod
     def deterministic(cls, joint_actions: np.ndarray, n_actions: Sequence[int]) -> "Joint":
         """From ``joint_actions[s] = (a^1, ..., a^n)``."""
-        joint_actions = np.asarray(joint_actions, dtype=np.int64)
+        joint_actions = _action_indices(joint_actions, "joint_actions")
         n_actions = tuple(int(a) for a in n_actions)
         if joint_actions.ndim != 2 or joint_actions.shape[1] != len(n_actions):
             raise ValueError(f"joint_actions must have shape [S, {len(n_actions)}], got {joint_actions.shape}")

@@ -214,6 +214,21 @@ def _changed_tests(workdir: Path) -> list[str]:
     return sorted(changed, key=lambda rel: -(ROOT / rel).stat().st_mtime)
 
 
+def recheck_command(python: str, area: str, stop_first: bool) -> list[str]:
+    """The pytest command line of a recheck run (test files appended by the caller): the area's marker
+    expression, no xdist, failures and errors in the short summary; ``-x`` when one failure decides."""
+    tests = AREAS[area]["tests"]
+    marker = ["-m", tests[tests.index("-m") + 1]] if "-m" in tests else []
+    return [python, "-m", "pytest", "-p", "no:xdist", "-q", "-rfE", *(["-x"] if stop_first else []), *marker]
+
+
+def baseline_failures(stdout: str) -> tuple[list[str], set[str]]:
+    """From a ``-rfE`` short summary: the node ids that FAILED, and the files with an ERROR (collection)."""
+    failed = [line.split()[1] for line in stdout.splitlines() if line.startswith("FAILED ")]
+    broken = {line.split()[1].split("::")[0] for line in stdout.splitlines() if line.startswith("ERROR ")}
+    return failed, broken
+
+
 def recheck(area: str, workdir: Path, python: str) -> dict[str, int]:
     """Re-test the survivors of the last run with today's tests, against the same mutated snapshot.
 
@@ -232,15 +247,16 @@ def recheck(area: str, workdir: Path, python: str) -> dict[str, int]:
         (mutants / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, mutants / rel)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    marker = AREAS[area]["tests"][AREAS[area]["tests"].index("-m") + 1] if "-m" in AREAS[area]["tests"] else None
-    base = [python, "-m", "pytest", "-p", "no:xdist", "-q", "-x"] + (["-m", marker] if marker else [])
+    base = recheck_command(python, area, stop_first=True)
     deselect: list[str] = []
     if changed:
-        env_clean = {k: v for k, v in env.items() if k != "MUTANT_UNDER_TEST"}
-        env_clean["MUTANT_UNDER_TEST"] = ""
-        out = subprocess.run(base[:-1] + ["-rf", *changed], cwd=mutants, env=env_clean, capture_output=True, text=True)
-        deselect = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("FAILED ")]
-        broken = {line.split()[1].split("::")[0] for line in out.stdout.splitlines() if line.startswith("ERROR ")}
+        env_clean = dict(env, MUTANT_UNDER_TEST="")
+        out = subprocess.run(recheck_command(python, area, stop_first=False) + changed, cwd=mutants, env=env_clean,
+                             capture_output=True, text=True)
+        if out.returncode not in (0, 1):  # 2-4: interrupted, internal or usage error: nothing was measured
+            raise RuntimeError(f"baseline run of the changed tests failed (pytest exit {out.returncode}):\n"
+                               + (out.stdout + out.stderr)[-3000:])
+        deselect, broken = baseline_failures(out.stdout)
         changed = [c for c in changed if c not in broken]  # do not even import on the snapshot
     results: dict[str, int] = {}
     for name in survivors:
