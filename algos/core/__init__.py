@@ -9,6 +9,7 @@ from .buffer import RolloutBuffer, minibatch_indices, normalise_advantages
 from .distributions import DiagGaussian, MaskedCategorical
 from .gae import compute_gae, compute_gae_with_value_norm
 from .losses import aggregate_ratio, huber_loss, masked_mean, mse_loss, ppo_clip_objective, value_loss
+from .mixers import MIXER_NAMES, CentralQMixer, QMIXMixer, QPLEXMixer, VDNMixer, make_mixer, wqmix_weights
 from .networks import (
     MLP,
     Actor,
@@ -69,4 +70,5 @@ __all__ = [
     "RolloutBuffer",
     "minibatch_indices",
     "normalise_advantages",
+    "VDNMixer", "QMIXMixer", "QPLEXMixer", "CentralQMixer", "wqmix_weights", "make_mixer", "MIXER_NAMES",
 ]
