@@ -19,8 +19,18 @@ import torch
 from .base import Algorithm
 from .configs import CONFIGS, HAA2CConfig, HAPPOConfig, HATRPOConfig, IPPOConfig, MAPPOConfig, OnPolicyConfig, config_for
 from .core.buffer import RolloutBuffer
+from .offpolicy import ValueDecompositionAgent
 from .onpolicy import OnPolicyAgent
 from .trainer import Trainer, TrainerConfig
+from .value_configs import (
+    CWQMIXConfig,
+    IQLConfig,
+    OWQMIXConfig,
+    QMIXConfig,
+    QPLEXConfig,
+    ValueDecompositionConfig,
+    VDNConfig,
+)
 
 
 
@@ -28,7 +38,8 @@ def known_algorithms() -> list[str]:
     return sorted(CONFIGS)
 
 
-def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: int = 0, **overrides: Any) -> OnPolicyAgent:
+def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: int = 0,
+               **overrides: Any) -> OnPolicyAgent | ValueDecompositionAgent:
     """Build algorithm ``algo`` for an env ``spec`` with config ``overrides`` (unknown keys raise)."""
     cls = config_for(algo)
     from dataclasses import fields
@@ -37,10 +48,13 @@ def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: i
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise TypeError(f"unknown {algo} config key(s) {unknown}; allowed: {sorted(known)}")
+    if getattr(cls, "family", "on_policy") == "off_policy":
+        return ValueDecompositionAgent(spec, cls(**overrides), device=device, seed=seed)
     return OnPolicyAgent(spec, cls(**overrides), device=device, seed=seed)
 
 
 __all__ = [
     "Algorithm", "OnPolicyAgent", "OnPolicyConfig", "MAPPOConfig", "IPPOConfig", "HAPPOConfig", "HATRPOConfig",
-    "HAA2CConfig", "RolloutBuffer", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
+    "HAA2CConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig", "QMIXConfig",
+    "QPLEXConfig", "OWQMIXConfig", "CWQMIXConfig", "RolloutBuffer", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
 ]

@@ -296,6 +296,15 @@ CONFIGS: dict[str, type[OnPolicyConfig]] = {
 }
 
 
+def _register_value_decomposition() -> None:
+    from .value_configs import VALUE_CONFIGS
+
+    CONFIGS.update(VALUE_CONFIGS)  # type: ignore[arg-type]  # the off-policy family shares the name space
+
+
+_register_value_decomposition()
+
+
 def config_for(algo: str) -> type[OnPolicyConfig]:
     """The config class of ``algo``; unknown names raise with the known ones."""
     if algo not in CONFIGS:

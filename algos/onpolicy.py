@@ -287,6 +287,10 @@ class OnPolicyAgent:
         return v.reshape((-1,) + tuple(v.shape[2:]))
 
     # ------------------------------------------------------------------ persistence
+    def networks(self) -> dict[str, nn.Module]:
+        """The trained networks by name (the trainer's divergence guard inspects their parameters)."""
+        return {"actor": self.actors, "critic": self.critic}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "config": asdict(self.config),

@@ -342,6 +342,11 @@ class Trainer:
         Recurrent agents: the states entering every step (already zeroed at episode starts) and the
         ``episode_start`` flags go into the buffer; the states carry over to the next rollout."""
         agent, env = self.agent, self.env
+        if getattr(agent, "family", "on_policy") == "off_policy":  # episodes go to the agent's own replay
+            self._step, returns = agent.collect(env, self._step, self.config.rollout_length, self.seed)
+            self._episode_returns.extend(returns)
+            self.env_steps += self.steps_per_update
+            return None
         if self._step is None:
             self._step = env.reset(seed=self.seed)
             self._fresh_rnn_state()
@@ -474,6 +479,8 @@ class Trainer:
             start = state.get("episode_start")
             self._episode_start = None if start is None else start.to(self.agent.device)
             torch.set_rng_state(state["torch_rng"].cpu())
+            if getattr(self.agent, "family", "on_policy") == "off_policy" and self._step is not None:
+                self.agent.attach(self.env, self._step)  # partial episodes and acting memory
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not fit this run's agent/env (different algorithm "
                                   f"options, env arguments or shapes?): {type(exc).__name__}: "
@@ -492,7 +499,7 @@ class Trainer:
     def check_finite(self, metrics: dict[str, Any]) -> None:
         """Divergence guard: raise :class:`DivergenceError` if a loss or a parameter is not finite."""
         bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
-        nets = {"actor": self.agent.actors, "critic": self.agent.critic}
+        nets = self.agent.networks()
         bad_params = []
         for name, net in nets.items():
             params = list(net.parameters())
@@ -508,10 +515,11 @@ class Trainer:
         kept_text = (f"the last good checkpoint ({kept}, update {self._last_saved}) is kept"
                      if kept is not None and self._last_saved is not None else "no checkpoint was written")
         cfg = self.agent.config
+        knobs = ", ".join(f"algo.{k}={getattr(cfg, k)}" for k in ("lr", "critic_lr", "entropy_coef", "max_grad_norm",
+                                                                   "grad_norm_clip") if hasattr(cfg, k))
         raise DivergenceError(
             f"training diverged at update {self.iteration + 1} (env step {self.env_steps}): {what}. Likely cause: "
-            f"a step size or coefficient too large or not finite (algo.lr={cfg.lr}, algo.critic_lr={cfg.critic_lr}, "
-            f"algo.entropy_coef={cfg.entropy_coef}, algo.max_grad_norm={cfg.max_grad_norm}) or rewards of a "
+            f"a step size or coefficient too large or not finite ({knobs}) or rewards of a "
             f"scale float32 cannot hold; {kept_text}")
 
     # ------------------------------------------------------------------ the loop

@@ -1,0 +1,147 @@
+"""What a value-decomposition learner learned on a one-shot matrix game, next to what its class can represent.
+
+On a one-shot game (one state, episodes of one step, ``gamma`` irrelevant) every target is the reward, so the
+learners minimise ``sum_u w(u) (Q_tot(u) - r(u))^2`` where ``w`` are the joint-action counts in the replay: the
+exact oracle of the learned ``Q_tot`` is the best fit of the learner's class under THOSE weights
+(:mod:`seqmarl.theory.factorization`): the least-squares additive fit for VDN (closed form), the best monotone
+fit for QMIX (QP), the payoff itself for QPLEX (IGM-complete: an exact fit, or its closure when the optimal set is
+not a product). :func:`value_fit_report` reads the learned table out of the agent (every joint action through
+the mixer) and compares.
+
+Note on QMIX: its network (one ELU layer, non-negative mixing weights) is convex as well as monotone in the
+utilities, so it represents only part of the monotone class; where the best monotone fit is not convex
+(e.g. the climbing and penalty games) the learned residual stays above the oracle's (tests/algos/
+test_value_decomposition_oracle.py measures by how much).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqmarl.theory import factorization as fz
+
+ORACLE_CLASS = {"vdn": "additive (VDN least squares)", "qmix": "monotone (best monotone fit, QP)",
+                "qplex": "IGM-complete (the payoff itself)", None: "none (IQL: utilities only)"}
+
+
+@dataclass
+class ValueFitReport:
+    """Learned ``Q_tot`` vs the oracle fit of its class, both under the replay's joint-action weights."""
+
+    algo: str
+    mixer: str | None
+    weights: list  # joint-action counts in the replay
+    learned: list  # Q_tot(u) for every joint action u
+    oracle: list | None  # the class's best fit (None for IQL)
+    payoff: list
+    learned_residual: float  # sum_u w(u) (Q_tot(u) - r(u))^2 / sum_u w(u)
+    oracle_residual: float | None
+    max_abs_error: float | None  # max_u |Q_tot(u) - oracle(u)| over the support of w
+    learned_greedy: tuple  # argmax of the learned Q_tot (first maximiser)
+    oracle_greedy: tuple | None  # argmax set of the oracle fit (every maximiser, to tol)
+    individual_greedy: tuple  # per-agent argmax of the utilities (first maximiser)
+    learned_greedy_set: tuple  # joint actions within greedy_tol of max Q_tot
+    individual_greedy_sets: tuple  # per agent, actions within greedy_tol of its max utility
+    igm_consistent: bool  # IGM: the tuple of per-agent argmaxes attains max Q_tot (float64 read-out, 1e-9 relative)
+    greedy_tol: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _argmax_set(table: np.ndarray, tol: float) -> tuple:
+    top = table.max()
+    return tuple(tuple(int(i) for i in idx) for idx in np.argwhere(table >= top - tol))
+
+
+@torch.no_grad()
+def value_fit_report(agent: Any, env: Any, tol: float = 1e-9, greedy_tol: float = 1e-4) -> ValueFitReport:
+    """Compare ``agent`` (a :class:`~seqmarl.algos.ValueDecompositionAgent`) trained on ``env`` (a one-shot
+    :class:`~seqmarl.envs.MatrixGameEnv`) with the oracle of its class (module docstring). Greedy SETS use the
+    absolute tolerance ``greedy_tol * (1 + max |r|)`` (informative: float32 training ties only approximately).
+    IGM is checked on the exact read-out: the networks are evaluated in float64 and the tuple of per-agent argmax
+    actions must attain ``max_u Q_tot(u)`` to 1e-9 relative."""
+    if getattr(agent, "family", None) != "off_policy":
+        raise TypeError(f"agent must be a value-decomposition agent, got {type(agent).__name__}")
+    game = getattr(env, "game", None)
+    if game is None or game.n_states != 1 or env.spec.episode_limit != 1:
+        raise ValueError("value_fit_report needs a one-shot matrix game env (one state, episodes of one step)")
+    if len(agent.replay) == 0:
+        raise ValueError("the agent's replay is empty: train it first")
+    payoff = np.asarray(game.reward[0], dtype=np.float64)
+    shape = payoff.shape
+    obs, state, avail = env.observation_of_state(0), env.state_of_state(0), env.avail_actions_of_state(0)
+    agent.modules.double()  # read out in float64 (exact ties stay ties); float32 -> float64 -> float32 is exact
+    try:
+        learned_full = agent.joint_q(obs[None], state[None], avail[None])[0].cpu().numpy()
+        util = agent.utilities(obs[None])[0].cpu().numpy()
+    finally:
+        agent.modules.float()
+    learned = learned_full[tuple(slice(0, a) for a in shape)]
+    actions = agent.replay.all().actions[:, 0].cpu().numpy()
+    weights = np.zeros(shape)
+    np.add.at(weights, tuple(actions.T), 1.0)
+    total = weights.sum()
+    learned_residual = float((weights * (learned - payoff) ** 2).sum() / total)
+    mixer = agent.config.mixer
+    oracle: np.ndarray | None
+    if mixer == "vdn":
+        oracle = fz.vdn_fit(payoff, weights).fitted
+    elif mixer == "qmix":
+        oracle = fz.qmix_best_fit(payoff, weights).fitted
+    elif mixer == "qplex":
+        oracle = payoff.copy()
+    else:
+        oracle = None
+    individual = tuple(int(np.argmax(util[i, : shape[i]])) for i in range(len(shape)))
+    learned_greedy = tuple(int(i) for i in np.unravel_index(int(np.argmax(learned)), shape))
+    support = weights > 0
+    gtol = float(greedy_tol) * (1.0 + float(np.abs(payoff).max()))
+    sets = tuple(tuple(int(a) for a in np.flatnonzero(util[i, : shape[i]] >= util[i, : shape[i]].max() - gtol))
+                 for i in range(len(shape)))
+    learned_set = _argmax_set(learned, gtol)
+    return ValueFitReport(
+        algo=type(agent.config).algo_name, mixer=mixer, weights=weights.tolist(), learned=learned.tolist(),
+        oracle=None if oracle is None else oracle.tolist(), payoff=payoff.tolist(),
+        learned_residual=learned_residual,
+        oracle_residual=None if oracle is None else float((weights * (oracle - payoff) ** 2).sum() / total),
+        max_abs_error=None if oracle is None else float(np.abs(learned - oracle)[support].max()),
+        learned_greedy=learned_greedy,
+        oracle_greedy=None if oracle is None else _argmax_set(oracle, tol),
+        individual_greedy=individual,
+        learned_greedy_set=learned_set,
+        individual_greedy_sets=sets,
+        igm_consistent=bool(learned[individual] >= learned.max() - 1e-9 * (1.0 + float(np.abs(learned).max()))),
+        greedy_tol=gtol,
+    )
+
+
+def fit_on_uniform_data(algo: str, game: Any, episodes_per_action: int = 10, steps: int = 1000, lr: float = 0.01,
+                        seed: int = 0, epsilon: float = 1.0, cosine: bool = True,
+                        **overrides: Any) -> tuple[Any, Any]:
+    """Train ``algo`` on ``game`` the way the oracle tests do: one batch of ``episodes_per_action x |A|`` one-step
+    episodes collected with ``epsilon``-greedy (1.0: uniform), then ``steps`` full-batch Adam updates
+    (``agent.update``) on the whole replay with a cosine step-size decay from ``lr`` to 0 (``cosine``; a fitting schedule of
+    this harness, not of the algorithm: targets are rewards, so this converges to the class's fit under the
+    replay's weights without the step-size jitter of a constant rate). Returns ``(agent, env)``."""
+    from seqmarl.algos import Trainer, TrainerConfig, make_agent
+    from seqmarl.envs.matrix import MatrixGameEnv
+
+    n = int(np.prod(game.n_actions)) * int(episodes_per_action)
+    env = MatrixGameEnv(game, num_envs=n, seed=seed)
+    kw = dict(batch_size=n, buffer_size=n, epsilon_start=epsilon, epsilon_finish=epsilon, use_rnn=False,
+              optimizer="adam", lr=lr, updates_per_iteration=1, target_update_interval=10**9)
+    kw.update(overrides)
+    agent = make_agent(algo, env.spec, seed=seed, **kw)
+    Trainer(env, agent, TrainerConfig(total_steps=n, rollout_length=1, progress=False, tensorboard=False),
+            seed=seed).train()  # collects the data and takes the first update
+    for k in range(1, int(steps)):
+        for group in agent.optimizer.param_groups:
+            group["lr"] = 0.5 * lr * (1.0 + math.cos(math.pi * k / steps)) if cosine else lr
+        agent.update()
+    return agent, env
