@@ -186,22 +186,23 @@ class ValueDecompositionAgent:
             return td_lambda_targets(reward, terminated, mask, next_values, cfg.gamma, cfg.td_lambda)
         return n_step_targets(reward, terminated, mask, next_values, cfg.gamma, cfg.n_step)
 
-    def loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
-        """The loss of one episode batch (module docstring) and its diagnostics."""
+    def terms(self, batch: EpisodeBatch) -> dict[str, Tensor]:
+        """The pieces of the loss on one episode batch (module docstring): ``q_taken`` (``Q_tot(s_t, u_t)``, IQL:
+        per agent), ``targets`` ``y_t`` (no gradient), ``weights`` (1, or the Weighted-QMIX weights), ``mask``, and
+        for Weighted QMIX ``central_q``. Shapes ``[B, T]`` (IQL ``[B, T, n]``)."""
         cfg = self.config
         obs, state, actions = batch.obs, batch.state, batch.actions
         # padded steps have no available action; let them "choose" action 0 (they are masked out of the loss)
         avail = batch.avail.clone()
         avail[..., 0] |= ~avail.any(-1)
-        mask = batch.mask
         q_all = self.q_net.unroll(obs, actions)  # [B, T+1, n, A]
         with torch.no_grad():
             tq_all = self.target["q_net"].unroll(obs, actions)
             chooser = q_all.detach() if cfg.double_q else tq_all
             best_next = greedy_actions(chooser[:, 1:], avail[:, 1:])  # [B, T, n]
         chosen = q_all[:, :-1].gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [B, T, n]
-        q_taken = self._mix(self.mixer, chosen, state[:, :-1], q_all[:, :-1], avail[:, :-1], actions)
-        metrics: dict[str, float] = {}
+        out: dict[str, Tensor] = {}
+        out["q_taken"] = self._mix(self.mixer, chosen, state[:, :-1], q_all[:, :-1], avail[:, :-1], actions)
         with torch.no_grad():
             if self.central_net is None:
                 t_chosen = tq_all[:, 1:].gather(-1, best_next.unsqueeze(-1)).squeeze(-1)
@@ -213,31 +214,41 @@ class ValueDecompositionAgent:
                 tc_greedy = tc_all.gather(-1, greedy_all.unsqueeze(-1)).squeeze(-1)
                 central_greedy = self.target["central_mixer"](tc_greedy, state)  # [B, T+1]
                 next_values = central_greedy[:, 1:]
-            targets = self._targets(batch.reward, batch.terminated, mask, next_values)
-        m = mask.to(q_taken.dtype)
-        if q_taken.dim() == 3:
-            m = m.unsqueeze(-1).expand_as(q_taken)
-        td = q_taken - targets
-        weights = torch.ones_like(td)
-        loss_extra = torch.zeros((), device=td.device)
+            out["next_values"] = next_values
+            out["targets"] = self._targets(batch.reward, batch.terminated, batch.mask, next_values)
+        m = batch.mask.to(out["q_taken"].dtype)
+        out["mask"] = m.unsqueeze(-1).expand_as(out["q_taken"]) if out["q_taken"].dim() == 3 else m
+        out["weights"] = torch.ones_like(out["q_taken"]).detach()
         if self.central_net is not None:
             c_all = self.central_net.unroll(obs, actions)
             c_chosen = c_all[:, :-1].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-            central_q = self.central_mixer(c_chosen, state[:, :-1])
-            loss_extra = ((central_q - targets) ** 2 * m).sum() / m.sum()
+            out["central_q"] = self.central_mixer(c_chosen, state[:, :-1])
             if cfg.weighting == "ow":
-                weights = wqmix_weights("ow", targets, q_taken, alpha=cfg.w_alpha)
+                out["weights"] = wqmix_weights("ow", out["targets"], out["q_taken"], alpha=cfg.w_alpha)
             else:
                 is_greedy = (actions == greedy_all[:, :-1]).all(-1)
-                weights = wqmix_weights("cw", targets, q_taken, central_q_of_greedy=central_greedy[:, :-1],
-                                        is_greedy=is_greedy, alpha=cfg.w_alpha)
-            metrics["central_loss"] = float(loss_extra.detach())
-            metrics["w_mean"] = float((weights * m).sum() / m.sum())
-        td_loss = (weights * td ** 2 * m).sum() / m.sum()
-        metrics.update(td_loss=float(td_loss.detach()), td_error_abs=float((td.detach().abs() * m).sum() / m.sum()),
-                       q_taken_mean=float((q_taken.detach() * m).sum() / m.sum()),
-                       target_mean=float((targets * m).sum() / m.sum()))
-        return td_loss + loss_extra, metrics
+                out["weights"] = wqmix_weights("cw", out["targets"], out["q_taken"],
+                                               central_q_of_greedy=central_greedy[:, :-1], is_greedy=is_greedy,
+                                               alpha=cfg.w_alpha)
+        return out
+
+    def loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
+        """``sum mask w (Q_tot - y)^2 / sum mask`` (+ the central ``Q^*`` regression for Weighted QMIX) and its
+        diagnostics."""
+        t = self.terms(batch)
+        m, td = t["mask"], t["q_taken"] - t["targets"]
+        total = m.sum()
+        td_loss = (t["weights"] * td ** 2 * m).sum() / total
+        metrics = {"td_loss": float(td_loss.detach()), "td_error_abs": float((td.detach().abs() * m).sum() / total),
+                   "q_taken_mean": float((t["q_taken"].detach() * m).sum() / total),
+                   "target_mean": float((t["targets"] * m).sum() / total)}
+        loss = td_loss
+        if "central_q" in t:
+            central_loss = ((t["central_q"] - t["targets"]) ** 2 * m).sum() / total
+            loss = loss + central_loss
+            metrics["central_loss"] = float(central_loss.detach())
+            metrics["w_mean"] = float((t["weights"] * m).sum() / total)
+        return loss, metrics
 
     def update(self, buffer: Any = None) -> dict[str, float]:
         """``updates_per_iteration`` gradient steps on batches sampled from the replay (none until it holds

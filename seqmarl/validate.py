@@ -39,12 +39,30 @@ def policy_tables(agent: Any, env: Any) -> list[np.ndarray]:
     obs = env.observation_table().to(agent.device)  # [S, n, obs_dim]
     game = env.game
     avail = torch.stack([env.avail_actions_of_state(s) for s in range(game.n_states)]).to(agent.device)
+    if getattr(agent, "family", None) == "off_policy":
+        return _greedy_tables(agent, env, obs, avail)
     tables = []
     for i in range(game.n_agents):
         dist = agent.actors.distribution_agent(i, obs[:, i], avail[:, i])
         probs = dist.probs.double().cpu().numpy()[:, : game.n_actions[i]]
         tables.append(probs / probs.sum(axis=1, keepdims=True))
     return tables
+
+
+def _greedy_tables(agent: Any, env: Any, obs: torch.Tensor, avail: torch.Tensor) -> list[np.ndarray]:
+    """A value-based agent's greedy policy ``pi^i(a|s) = 1[a = argmax_a Q_i(o_i(s), a)]`` (first maximiser, as
+    acting does). Stationary only without history inputs: the previous action is an input unless every episode
+    is one step long."""
+    if agent.config.obs_last_action and env.spec.episode_limit > 1:
+        raise ValueError("policy_tables reads out a stationary table pi^i(a|s); this agent also sees its previous "
+                         "action (obs_last_action=True) in episodes longer than one step — use "
+                         "obs_last_action=False for oracle validation")
+    from seqmarl.algos.core.exploration import greedy_actions
+
+    q = agent.utilities(obs)  # [S, n, A_max]
+    best = greedy_actions(q, avail).cpu().numpy()
+    game = env.game
+    return [np.eye(game.n_actions[i])[best[:, i]] for i in range(game.n_agents)]
 
 
 @dataclass
@@ -61,6 +79,7 @@ class ValidationReport:
     nash_gaps: list[float] = field(default_factory=list)
     tol: float = 1e-6
     nash_eps: float = 0.05
+    value_fit: dict[str, Any] | None = None  # value-decomposition learners on one-shot games (seqmarl.value_oracle)
 
     @property
     def violations(self) -> list[float]:
@@ -81,6 +100,12 @@ class ValidationReport:
             "n_violations": len(v), "max_violation": max(v) if v else 0.0,
             "final_nash_gap": self.nash_gaps[-1], "epsilon": self.nash_eps,
             "is_epsilon_nash": bool(self.nash_gaps[-1] <= self.nash_eps), "final_entropy": self.entropies[-1],
+            **({} if self.value_fit is None else {
+                "Q_tot_residual": self.value_fit["learned_residual"],
+                "oracle_residual": self.value_fit["oracle_residual"],
+                "Q_tot_max_abs_error": self.value_fit["max_abs_error"],
+                "greedy": self.value_fit["learned_greedy"], "oracle_greedy": self.value_fit["oracle_greedy"],
+                "igm_consistent": self.value_fit["igm_consistent"]}),
         }
 
     def to_json(self) -> str:
@@ -217,7 +242,9 @@ def validate(cfg: RunConfig, tol: float = 1e-6, console: Any = None) -> tuple[Va
     if cfg.resume:
         raise ConfigError("validate does not resume runs (the oracle curve starts at the initial policy); "
                           "omit resume=")
-    if cfg.algo_kwargs.get("use_rnn"):
+    from seqmarl.algos import config_for
+
+    if cfg.algo_kwargs.get("use_rnn", getattr(config_for(cfg.algo), "use_rnn", False)):
         raise ConfigError("validate reads out stationary policy tables pi^i(a|s); algo.use_rnn=true acts on its "
                           "history, so use algo.use_rnn=false")
     run_dir = fresh_run_dir(cfg)  # checks only; nothing is created yet
@@ -253,6 +280,10 @@ def validate(cfg: RunConfig, tol: float = 1e-6, console: Any = None) -> tuple[Va
     finally:
         if progress is not None:
             progress.stop()
+    if getattr(agent, "family", None) == "off_policy" and game.n_states == 1 and env.spec.episode_limit == 1:
+        from seqmarl.value_oracle import value_fit_report
+
+        report.value_fit = value_fit_report(agent, env).to_dict()
     (trainer.run_dir / "validation.json").write_text(report.to_json())
     plot_report(report, trainer.run_dir / "validation.png")
     plots.write_return_plot(trainer.history, trainer.run_dir / "return.png", algo=cfg.algo, env=cfg.env,
