@@ -5,7 +5,9 @@ learners minimise ``sum_u w(u) (Q_tot(u) - r(u))^2`` where ``w`` are the joint-a
 exact oracle of the learned ``Q_tot`` is the best fit of the learner's class under THOSE weights
 (:mod:`seqmarl.theory.factorization`): the least-squares additive fit for VDN (closed form), the best monotone
 fit for QMIX (QP), the payoff itself for QPLEX (IGM-complete: an exact fit, or its closure when the optimal set is
-not a product). :func:`value_fit_report` reads the learned table out of the agent (every joint action through
+not a product), and for IQL each agent's conditional mean reward ``E_w[r | a_i]`` (every agent regresses on the
+team reward alone). Weighted QMIX minimises a re-weighted loss on purpose; its row shows QMIX's unweighted fit
+for reference. :func:`value_fit_report` reads the learned table out of the agent (every joint action through
 the mixer) and compares.
 
 Note on QMIX: its network (one ELU layer, non-negative mixing weights) is convex as well as monotone in the
@@ -26,7 +28,8 @@ import torch
 from seqmarl.theory import factorization as fz
 
 ORACLE_CLASS = {"vdn": "additive (VDN least squares)", "qmix": "monotone (best monotone fit, QP)",
-                "qplex": "IGM-complete (the payoff itself)", None: "none (IQL: utilities only)"}
+                "qplex": "IGM-complete (the payoff itself)",
+                None: "IQL: each utility is E_w[r | a_i]; the read-out is sum_i Q_i(a_i)"}
 
 
 @dataclass
@@ -37,7 +40,7 @@ class ValueFitReport:
     mixer: str | None
     weights: list  # joint-action counts in the replay
     learned: list  # Q_tot(u) for every joint action u
-    oracle: list | None  # the class's best fit (None for IQL)
+    oracle: list | None  # the class's best fit (IQL: sum_i E_w[r | a_i]; Weighted QMIX: QMIX's unweighted fit)
     payoff: list
     learned_residual: float  # sum_u w(u) (Q_tot(u) - r(u))^2 / sum_u w(u)
     oracle_residual: float | None
@@ -52,6 +55,14 @@ class ValueFitReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _conditional_mean(payoff: np.ndarray, weights: np.ndarray, agent: int) -> np.ndarray:
+    """``E_w[r | a_agent]`` broadcast over the joint table (an action never played gets 0)."""
+    others = tuple(j for j in range(payoff.ndim) if j != agent)
+    num = (weights * payoff).sum(axis=others, keepdims=True)
+    den = weights.sum(axis=others, keepdims=True)
+    return np.broadcast_to(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), payoff.shape)
 
 
 def _argmax_set(table: np.ndarray, tol: float) -> tuple:
@@ -96,8 +107,8 @@ def value_fit_report(agent: Any, env: Any, tol: float = 1e-9, greedy_tol: float 
         oracle = fz.qmix_best_fit(payoff, weights).fitted
     elif mixer == "qplex":
         oracle = payoff.copy()
-    else:
-        oracle = None
+    else:  # IQL: each Q_i(a_i) regresses on r, so it is E_w[r | a_i]; compare the same read-out, sum_i Q_i(a_i)
+        oracle = sum(_conditional_mean(payoff, weights, i) for i in range(len(shape)))
     individual = tuple(int(np.argmax(util[i, : shape[i]])) for i in range(len(shape)))
     learned_greedy = tuple(int(i) for i in np.unravel_index(int(np.argmax(learned)), shape))
     support = weights > 0
