@@ -15,10 +15,12 @@ Example::
     step = env.step(actions)
 """
 
+from ._extras import MissingExtraError
 from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step
 from .bridge import BridgeEnv
 from .gaussian import GaussianProductEnv
 from .matrix import MatrixGameEnv
+from .pettingzoo import PettingZooEnv, make_pettingzoo
 from .registry import describe, known_envs, make, register
 
 __all__ = [
@@ -33,4 +35,7 @@ __all__ = [
     "MatrixGameEnv",
     "BridgeEnv",
     "GaussianProductEnv",
+    "PettingZooEnv",
+    "make_pettingzoo",
+    "MissingExtraError",
 ]

@@ -163,3 +163,18 @@ for _name, _factory in {
     "gaussian/a1a2": _gaussian,
 }.items():
     register(_name, _factory)
+
+
+# --------------------------------------------------------------------------------------------------
+# real benchmarks from their own packages (issue 8, part A): mpe/<scenario> (mpe2) and vmas/<scenario> (vmas).
+# Registered whether or not the packages are installed; building one without its package raises
+# seqmarl.envs.MissingExtraError naming the extra (pip install seqmarl[mpe] / seqmarl[vmas]).
+# --------------------------------------------------------------------------------------------------
+def _register_part_a() -> None:
+    from . import mpe as _mpe, vmas as _vmas
+
+    _mpe.register_all(register)
+    _vmas.register_all(register)
+
+
+_register_part_a()

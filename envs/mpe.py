@@ -1,0 +1,140 @@
+"""The cooperative Multi-Agent Particle Environments of the ``mpe2`` package as ``mpe/<scenario>`` registry names.
+
+Built on the real package (PyPI ``mpe2`` 1.1.x, the Farama Foundation's maintained MPE, ``from mpe2 import
+simple_spread_v3``; install with ``pip install seqmarl[mpe]``) through :class:`~seqmarl.envs.pettingzoo.PettingZooEnv`:
+each of the ``num_envs`` copies is one ``<module>.parallel_env(...)`` instance stepped in this process.
+
+Registered scenarios (all agents share the task; the ones left out are listed in :data:`EXCLUDED`):
+
+===============================  ==========================  ==========================================================
+name                             mpe2 module                 agents / obs / actions (defaults)
+===============================  ==========================  ==========================================================
+``mpe/simple_spread``            ``simple_spread_v3``        N=3 agents, obs 18, Discrete(5) / Box(0, 1, (5,))
+``mpe/simple_reference``         ``simple_reference_v3``     2 agents, obs 21, Discrete(50) / Box(0, 1, (15,))
+``mpe/simple_speaker_listener``  ``simple_speaker_listener_v4``  speaker obs 3, listener obs 11 (padded to 11),
+                                                             Discrete(3)/Discrete(5) (padded, masked)
+``mpe/simple_formation``         ``simple_formation_v1``     N=4 agents, obs 6, Discrete(5)
+``mpe/simple_line``              ``simple_line_v1``          N=4 agents, obs 8, Discrete(5)
+``mpe/collect_treasure``         ``collect_treasure_v1``     6 collectors (obs 86) + 2 deposits (obs 84), Discrete(5)
+===============================  ==========================  ==========================================================
+
+Conventions (and their sources):
+
+* **Reward**: each agent's reward is the package's (e.g. simple_spread: ``(1 - local_ratio) * global + local_ratio
+  * local`` with ``local_ratio=0.5``, ``SimpleEnv._execute_world_step`` of mpe2). The team reward is the **sum** of
+  the agents' rewards (``reward_reduction="sum"``), as in MAPPO's MPE wrapper (``onpolicy/envs/mpe/environment.py``:
+  ``reward = np.sum(reward_n)`` shared by all agents of a collaborative world) and HARL's PettingZoo-MPE wrapper
+  (``harl/envs/pettingzoo_mpe/pettingzoo_mpe_env.py``: ``total_reward = sum(rew[agent] ...)``). ``"mean"`` divides by
+  the number of agents. Per-agent rewards: ``info["agent_rewards"]``.
+* **State**: mpe2's ``state()``, the concatenation of all agents' observations (``SimpleEnv.state``).
+* **Time limit**: ``max_cycles`` (default 25, the package's and MAPPO/HARL's episode length) is the
+  ``episode_limit``; an episode that reaches it is ``truncated``. ``terminate_on_success=True`` (where offered)
+  ends successful episodes ``terminated``.
+* **Actions**: ``continuous_actions=False`` (default) gives the package's ``Discrete`` spaces (every action
+  available); ``True`` gives its ``Box(0, 1)`` spaces (movement = ``a[2] - a[1]``, ``a[4] - a[3]``).
+* **Seeding**: copy ``b`` is reset with ``seed + b``; later episodes continue each copy's own numpy generator
+  (see :mod:`seqmarl.envs.pettingzoo`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any, Callable
+
+import torch
+
+from ._extras import import_extra
+from .pettingzoo import PettingZooEnv
+
+__all__ = ["SCENARIOS", "EXCLUDED", "make_mpe", "register_all"]
+
+# scenario -> (mpe2 module, the package's keyword arguments with their defaults, mpe2 1.1.x)
+SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
+    "simple_spread": ("simple_spread_v3", {"N": 3, "local_ratio": 0.5, "max_cycles": 25, "terminate_on_success": False,
+                                           "num_agent_neighbors": None, "num_landmark_neighbors": None}),
+    "simple_reference": ("simple_reference_v3", {"local_ratio": 0.5, "max_cycles": 25}),
+    "simple_speaker_listener": ("simple_speaker_listener_v4", {"max_cycles": 25}),
+    "simple_formation": ("simple_formation_v1", {"N": 4, "max_cycles": 25, "terminate_on_success": False}),
+    "simple_line": ("simple_line_v1", {"N": 4, "max_cycles": 25, "terminate_on_success": False}),
+    "collect_treasure": ("collect_treasure_v1", {"num_collectors": 6, "num_deposits": 2, "num_treasures": 6,
+                                                 "max_cycles": 25}),
+}
+
+# mpe2 scenarios that are not registered, and why
+EXCLUDED: dict[str, str] = {
+    "simple": "single agent",
+    "simple_adversary": "adversarial (good agents vs an adversary with opposite rewards)",
+    "simple_crypto": "adversarial (speaker/listener vs an eavesdropper)",
+    "simple_push": "adversarial (agent vs adversary)",
+    "simple_tag": "adversarial (predators vs prey)",
+    "simple_world_comm": "adversarial (predators vs prey)",
+}
+
+_ADAPTER_DEFAULTS: dict[str, Any] = {"continuous_actions": False, "reward_reduction": "sum"}
+
+
+def _import_scenario(module_name: str, name: str) -> Any:
+    """``mpe2.<module_name>`` (e.g. ``mpe2.simple_spread_v3``), or MissingExtraError naming the ``mpe`` extra."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame's import banner would pollute stdout
+    import_extra("mpe2", "mpe", name)
+    return import_extra(f"mpe2.{module_name}", "mpe", name)
+
+
+def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
+             continuous_actions: bool = False, reward_reduction: str = "sum", **scenario_kwargs: Any) -> PettingZooEnv:
+    """Build ``num_envs`` copies of the mpe2 scenario ``scenario`` (module docstring for the conventions).
+
+    Args:
+        scenario: one of :data:`SCENARIOS` (e.g. ``"simple_spread"``).
+        num_envs, device, seed: as every environment (copy ``b`` is seeded ``seed + b``).
+        continuous_actions: the package's ``Box(0, 1)`` actions instead of ``Discrete``.
+        reward_reduction: ``"sum"`` (default, MAPPO/HARL) or ``"mean"`` of the agents' rewards.
+        **scenario_kwargs: the package's own keywords (``N``, ``local_ratio``, ``max_cycles``, ...); unknown ones raise.
+    """
+    if not isinstance(scenario, str) or scenario not in SCENARIOS:
+        hint = f" ({scenario} is not registered: {EXCLUDED[scenario]})" if scenario in EXCLUDED else ""
+        raise ValueError(f"scenario must be one of the cooperative MPE scenarios {sorted(SCENARIOS)}, "
+                         f"got {scenario!r}{hint}")
+    module_name, defaults = SCENARIOS[scenario]
+    unknown = sorted(set(scenario_kwargs) - set(defaults))
+    if unknown:
+        raise TypeError(f"mpe/{scenario} got unexpected keyword arguments {unknown}; accepted: "
+                        f"{sorted(set(defaults) | set(_ADAPTER_DEFAULTS) | {'num_envs', 'device', 'seed'})}")
+    if not isinstance(continuous_actions, bool):
+        raise TypeError(f"continuous_actions must be a bool, got {type(continuous_actions).__name__}")
+    name = f"mpe/{scenario}"
+    module = _import_scenario(module_name, name)
+    kwargs = {**defaults, **scenario_kwargs, "continuous_actions": continuous_actions}
+
+    def env_fn() -> Any:
+        return module.parallel_env(**kwargs)
+
+    return PettingZooEnv(env_fn, num_envs=num_envs, device=device, seed=seed, episode_limit=kwargs["max_cycles"],
+                         reward_reduction=reward_reduction, state="env", name=name)
+
+
+def _factory(scenario: str) -> Callable[..., PettingZooEnv]:
+    """A registry factory for ``mpe/<scenario>`` whose signature lists every accepted keyword with its default
+    (so :func:`seqmarl.envs.describe` and :func:`seqmarl.envs.make`'s keyword check see them)."""
+    _, defaults = SCENARIOS[scenario]
+
+    def factory(**kwargs: Any) -> PettingZooEnv:
+        return make_mpe(scenario, **kwargs)
+
+    params = [inspect.Parameter("num_envs", inspect.Parameter.KEYWORD_ONLY, default=1),
+              inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default="cpu"),
+              inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None)]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+               for k, v in {**_ADAPTER_DEFAULTS, **defaults}.items()]
+    factory.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    factory.__name__ = f"mpe_{scenario}"
+    factory.__qualname__ = factory.__name__
+    factory.__doc__ = f"``mpe/{scenario}``: mpe2's ``{SCENARIOS[scenario][0]}`` (see :mod:`seqmarl.envs.mpe`)."
+    return factory
+
+
+def register_all(register: Callable[..., None]) -> None:
+    """Register every ``mpe/<scenario>`` name with ``register(name, factory)`` (no import of mpe2 here)."""
+    for scenario in SCENARIOS:
+        register(f"mpe/{scenario}", _factory(scenario))
