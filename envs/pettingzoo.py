@@ -19,9 +19,10 @@ https://pettingzoo.farama.org/api/parallel/, and the MAPPO/HARL adapters cited p
 * **Action masks** (discrete): ``info[agent]["action_mask"]`` if present, else ``obs[agent]["action_mask"]`` if the
   observation is a ``Dict`` with that key, else every action is available. Padding actions are never available.
 * **Dead agents**: an agent flagged ``terminated`` or ``truncated`` while others go on (the API removes it from
-  ``env.agents``) observes zeros from the next step on, has only action ``0`` available (its action is not passed
-  to the environment; SMAC's convention of a no-op for dead units) and is ``False`` in ``info["active"]``. The step in
-  which it dies still returns its real last observation.
+  ``env.agents``) observes zeros, has only action ``0`` available (its action is not passed
+  to the environment; SMAC's convention of a no-op for dead units) and is ``False`` in ``info["active"]``, from the
+  step in which it dies on. Only when the whole episode ends in a step do ``final_obs``/``final_state`` keep every
+  agent's real last observation (what a value target bootstraps from).
 * **Episode end**: when no agent is left (``env.agents`` empty, or every agent flagged). The episode is
   ``terminated`` if any agent's ``terminated`` flag was raised in that last step, else ``truncated`` (only
   truncations: bootstrap). An episode that reaches ``episode_limit`` is truncated here as well.
@@ -200,7 +201,7 @@ class PettingZooEnv(MultiAgentEnv):
 
     # --- construction helpers ---------------------------------------------------------------------
     def _check_parallel(self, env: Any) -> None:
-        if hasattr(env, "agent_selection") and hasattr(env, "last"):
+        if hasattr(env, "agent_iter") and hasattr(env, "last"):  # the AEC API (pettingzoo.AECEnv)
             raise TypeError("env_fn must build a PettingZoo ParallelEnv, got an AEC environment "
                             f"({type(env).__name__}); use the module's parallel_env() or "
                             "pettingzoo.utils.conversions.aec_to_parallel")
@@ -358,6 +359,8 @@ class PettingZooEnv(MultiAgentEnv):
             if not any(alive):
                 terminated[b] = any(bool(v) for v in term.values())
                 env_truncated[b] = not terminated[b]
+            else:  # an agent that died while others go on observes zeros from now on
+                obs = {agent: obs[agent] for i, agent in enumerate(self.agents) if alive[i] and agent in obs}
             self._write(b, obs, infos, alive)
         team = rewards.sum(axis=1)
         if self._reduction == "mean":
