@@ -45,11 +45,13 @@ def describe_env(name: str) -> dict[str, Any]:
     try:
         env = envs.make(name, num_envs=1, seed=0)
     except envs.MissingExtraError as exc:
-        return {"name": name, "status": "missing", "install": exc.install_hint, "package": exc.package}
+        return {"name": name, "status": "missing", "missing": "extra", "install": exc.install_hint,
+                "package": exc.package}
     except ModuleNotFoundError as exc:  # an adapter that did not wrap its import: still a missing package
         if (exc.name or "").split(".")[0] in ("seqmarl", "envs"):
             return {"name": name, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
-        return {"name": name, "status": "missing", "install": f"pip install {exc.name}", "package": exc.name}
+        return {"name": name, "status": "missing", "missing": "package", "install": f"pip install {exc.name}",
+                "package": exc.name}
     except Exception as exc:  # noqa: BLE001 - reported per environment, the listing goes on
         return {"name": name, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
     spec = env.spec
@@ -110,11 +112,11 @@ def _envs(ns: argparse.Namespace) -> int:
             print(f"{r['name']:<{width}}  {r['n_agents']:>6}  {_obs_text(r):<22}  {r['state_dim']:>5}  "
                   f"{r['actions']:<24}  {r['episode_limit']:>5}")
         elif r["status"] == "missing":
-            print(f"{r['name']:<{width}}  missing extra: {r['install']}")
+            print(f"{r['name']:<{width}}  missing {r['missing']}: {r['install']}")
         else:
             print(f"{r['name']:<{width}}  error: {r['error']}")
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "missing", "error")}
-    print(f"{len(rows)} environments: {counts['ok']} built, {counts['missing']} missing an extra, "
+    print(f"{len(rows)} environments: {counts['ok']} built, {counts['missing']} missing a package, "
           f"{counts['error']} failed to build")
     if ns.json:
         with open(ns.json, "w", encoding="utf-8") as fh:

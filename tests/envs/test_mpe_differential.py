@@ -47,6 +47,7 @@ CASES = [(s, c) for s in SCENARIOS for c in (False, True) if not (s == "collect_
 @pytest.mark.parametrize("scenario,continuous", CASES, ids=[f"{s}-{'box' if c else 'discrete'}" for s, c in CASES])
 def test_adapter_matches_mpe2_exactly(scenario: str, continuous: bool) -> None:
     env = envs.make(f"mpe/{scenario}", num_envs=B, seed=SEED, max_cycles=MAX_CYCLES, continuous_actions=continuous)
+    assert env.spec.episode_limit == MAX_CYCLES
     refs = _reference(scenario, continuous)
     ref_obs = [ref.reset(seed=SEED + b)[0] for b, ref in enumerate(refs)]
     step = env.reset()

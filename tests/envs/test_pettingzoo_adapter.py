@@ -237,6 +237,15 @@ def test_all_agents_terminating_is_terminated() -> None:
     assert env.elapsed.tolist() == [0]
 
 
+def test_one_termination_among_truncations_in_the_last_step_is_terminated() -> None:
+    env = make_pettingzoo(functools.partial(Relay, max_cycles=3, die_at=3), num_envs=1, seed=0)
+    step = env.reset()
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        step = env.step(_valid_actions(step, rng))
+    assert step.terminated.tolist() == [True] and step.truncated.tolist() == [False]
+
+
 def test_adapter_episode_limit_shorter_than_the_env() -> None:
     env = make_pettingzoo(Relay, num_envs=1, seed=0, episode_limit=3, reward_reduction="mean")
     step = env.reset()
