@@ -19,6 +19,10 @@ Built-in names:
 ==========================  =====================================================================
 
 All ``matrix/*`` names also take ``obs`` ("state", "state+agent_id", "none") and ``episode_limit``.
+
+Real benchmarks on their own packages (optional extras; see ``docs/envs.md``): ``mpe/<scenario>``
+(:mod:`seqmarl.envs.mpe`, ``pip install seqmarl[mpe]``) and ``vmas/<scenario>`` (:mod:`seqmarl.envs.vmas`,
+``pip install seqmarl[vmas]``); any PettingZoo ``ParallelEnv`` through :func:`seqmarl.envs.make_pettingzoo`.
 """
 
 from __future__ import annotations
