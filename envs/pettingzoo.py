@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int, as_device
 
 __all__ = ["PettingZooEnv", "make_pettingzoo"]
 
@@ -108,6 +108,7 @@ class PettingZooEnv(MultiAgentEnv):
         b = _check_int(num_envs, "num_envs", 1)
         if seed is not None:
             seed = _check_int(seed, "seed", 0)
+        as_device(device)  # a bad device fails here, before any instance is built
         self._spaces_mod = import_extra("gymnasium.spaces", "pettingzoo", name or "pettingzoo")
         first = env_fn()
         self._check_parallel(first)

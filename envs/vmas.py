@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int, as_device
 
 __all__ = ["VmasEnv", "SCENARIOS", "make_vmas", "register_all"]
 
@@ -103,7 +103,7 @@ class VmasEnv(MultiAgentEnv):
         known = _vmas_scenarios(vmas)
         if known is not None and scenario not in known:
             raise ValueError(f"scenario must be a VMAS scenario, one of {sorted(known)}; got {scenario!r}")
-        dev = torch.device(device) if isinstance(device, str) else (device or torch.device("cpu"))
+        dev = as_device(device)
         self._env = vmas.make_env(scenario, num_envs=b, device=dev, continuous_actions=continuous_actions,
                                   max_steps=limit, seed=seed, terminated_truncated=True, dict_spaces=False,
                                   **scenario_kwargs)
