@@ -1,0 +1,304 @@
+"""SMAX (JAX re-implementation of the StarCraft Multi-Agent Challenge) on the real ``jaxmarl`` package, batched.
+
+Registry names ``smax/<map>`` for every map of jaxmarl's SMAX registry (:data:`SMAX_MAPS`, the keys of
+``jaxmarl.environments.smax.smax_env.MAP_NAME_TO_SCENARIO`` in jaxmarl 0.2.0), e.g. ``smax/3m``,
+``smax/2s3z``, ``smax/smacv2_5_units``::
+
+    env = seqmarl.envs.make("smax/3m", num_envs=256, seed=0)
+
+Needs the ``smax`` extra: ``pip install "seqmarl[smax]"`` (``jaxmarl`` with a CPU ``jax``).
+
+Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` and
+``heuristic_enemy_smax_env.py``, ``jaxmarl/environments/multi_agent_env.py``):
+
+* **Package environment**: ``jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name),
+  max_steps=episode_limit, ...)``: our agents are the allies (``ally_0``, ...), the enemies follow jaxmarl's
+  heuristic policy (``attack_mode="closest"``).
+* **Batching**: ``reset`` and ``step`` of all ``B`` environments are one ``jax.jit`` of a ``jax.vmap``; the
+  outputs reach torch through DLPack without copies (``torch.from_dlpack``; on a CUDA torch device they are
+  then moved there).
+* **Keys**: :meth:`reset` draws an integer ``s`` from the env's torch generator; ``root = PRNGKey(s)``.
+  Every reset and every step splits ``root, *keys = split(root, B + 1)`` and environment ``b`` uses
+  ``keys[b]`` exactly as the package's own auto-resetting ``env.step(keys[b], state, actions)`` does:
+  ``k_step, k_reset = split(keys[b])``, ``step_env(k_step, ...)``, ``reset(k_reset)`` — so a trajectory equals
+  the package's (tested in ``tests/envs/test_smax_differential.py``).
+* **Observations** ``[B, n, obs_dim]``: the allies' observations (``observation_type="unit_list"`` by
+  default); **state** ``[B, state_dim]``: the package's ``world_state`` (``get_world_state``), for the critic.
+* **Actions**: discrete, ``n_actions = 5 + n_enemies`` (0-3 move, 4 stop, then attack enemy ``j``);
+  ``avail_actions`` is the package's ``get_avail_actions`` (a dead unit may only ``stop``).
+* **Dead agents** stay in the batch: ``step.info["active"]`` ``[B, n]`` (bool) is True for the allies alive in
+  the returned (post-reset) observation, ``info["final_active"]`` for the state the step reached;
+  :attr:`SMAXEnv.active` gives the current mask after :meth:`reset` too.
+* **Reward**: the allies' team reward (the package gives every ally the same: normalised enemy health lost,
+  plus ``won_battle_bonus`` = 1 for a win).
+* **Episode ends**: ``terminated`` when either team is wiped out (``info["battle_won"]`` says whether the
+  allies won); ``truncated`` at ``episode_limit`` (default 100, the package's ``max_steps``).
+* **Checkpoints**: :meth:`state_dict` holds the jax states as numpy arrays, so a resume is exact.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._extras import import_extra
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
+
+__all__ = ["SMAXEnv", "SMAX_MAPS", "INSTALL_HINT", "require_jaxmarl"]
+
+INSTALL_HINT = 'pip install "seqmarl[smax]"  (or: pip install "jaxmarl==0.2.0" "jax[cpu]")'
+
+# jaxmarl 0.2.0 MAP_NAME_TO_SCENARIO keys (a test checks this list against the package).
+SMAX_MAPS: tuple[str, ...] = ("3m", "2s3z", "25m", "3s5z", "8m", "5m_vs_6m", "10m_vs_11m", "27m_vs_30m",
+                              "3s5z_vs_3s6z", "3s_vs_5z", "6h_vs_8z", "smacv2_5_units", "smacv2_10_units",
+                              "smacv2_20_units")
+
+
+def require_jaxmarl(env: str | None = None) -> tuple[Any, Any, Any]:
+    """Import ``(jax, jax.numpy, jaxmarl)`` or raise :class:`~seqmarl.envs.MissingExtraError` (an ``ImportError``)
+    naming the ``smax`` extra. (jaxmarl prints "Importing submoduled environments..." when first imported.)"""
+    jax = import_extra("jax", "smax", env)
+    jnp = import_extra("jax.numpy", "smax", env)
+    jaxmarl = import_extra("jaxmarl", "smax", env)
+    return jax, jnp, jaxmarl
+
+
+def _to_torch(x: Any, device: torch.device) -> torch.Tensor:
+    t = torch.from_dlpack(x)
+    return t if device.type == "cpu" else t.to(device)
+
+
+class _Compiled:
+    """The package environment and the jitted, vmapped reset/step/observe of ``B`` copies. Shared by every
+    :class:`SMAXEnv` with the same arguments (:func:`_compiled`), so evaluation envs and tests compile once."""
+
+    def __init__(self, map_name: str, num_envs: int, limit: int, observation_type: str, attack_mode: str,
+                 enemy_shoots: bool, package_kwargs: dict[str, Any] | None = None) -> None:
+        jax, jnp, jaxmarl = require_jaxmarl()
+        from jaxmarl.environments.smax import map_name_to_scenario
+
+        penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name), max_steps=limit,
+                            observation_type=observation_type, attack_mode=attack_mode, enemy_shoots=enemy_shoots,
+                            **(package_kwargs or {}))
+        self.penv = penv
+        agents, B = tuple(penv.agents), int(num_envs)
+        n_allies = len(agents)
+
+        def pack(obs: dict, state: Any) -> dict:
+            avail = penv.get_avail_actions(state)
+            return {"obs": jnp.stack([obs[a] for a in agents]).astype(jnp.float32),
+                    "state": obs["world_state"].astype(jnp.float32),
+                    "avail": jnp.stack([avail[a] for a in agents]).astype(jnp.bool_),
+                    "active": state.state.unit_alive[:n_allies]}
+
+        def pack_state(state: Any) -> dict:
+            obs = dict(penv.get_obs(state))
+            obs["world_state"] = penv.get_world_state(state)
+            return pack(obs, state)
+
+        def reset_one(key: Any) -> tuple[Any, dict]:
+            obs, state = penv.reset(key)
+            return state, pack(obs, state)
+
+        def step_one(key: Any, state: Any, action: Any) -> tuple[Any, dict, dict, Any, Any, Any, Any]:
+            k_step, k_reset = jax.random.split(key)  # as jaxmarl MultiAgentEnv.step
+            obs_st, state_st, rewards, dones, _ = penv.step_env(k_step, state, {a: action[i] for i, a in enumerate(agents)})
+            obs_re, state_re = penv.reset(k_reset)
+            done = dones["__all__"]
+            final = pack(obs_st, state_st)
+            fresh = pack(obs_re, state_re)
+            nxt_state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_re, state_st)
+            nxt = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), fresh, final)
+            alive = state_st.state.unit_alive
+            allies_dead = ~jnp.any(alive[:n_allies])
+            enemies_dead = ~jnp.any(alive[n_allies:])
+            terminated = done & (allies_dead | enemies_dead)
+            won = enemies_dead & ~allies_dead
+            return nxt_state, final, nxt, rewards[agents[0]].astype(jnp.float32), done, terminated, won
+
+        def batched_reset(root: Any) -> tuple[Any, Any, dict]:
+            keys = jax.random.split(root, B + 1)
+            state, out = jax.vmap(reset_one)(keys[1:])
+            return keys[0], state, out
+
+        def batched_step(root: Any, state: Any, actions: Any) -> tuple:
+            keys = jax.random.split(root, B + 1)
+            return (keys[0],) + jax.vmap(step_one)(keys[1:], state, actions)
+
+        self.reset = jax.jit(batched_reset)
+        self.step = jax.jit(batched_step)
+        self.pack = jax.jit(jax.vmap(pack_state))
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(map_name: str, num_envs: int, limit: int, observation_type: str, attack_mode: str,
+              enemy_shoots: bool) -> _Compiled:
+    return _Compiled(map_name, num_envs, limit, observation_type, attack_mode, enemy_shoots)
+
+
+class SMAXEnv(MultiAgentEnv):
+    """``B`` SMAX battles against jaxmarl's heuristic enemy (module docstring).
+
+    Args:
+        map_name: a key of jaxmarl's ``MAP_NAME_TO_SCENARIO`` (:data:`SMAX_MAPS`).
+        num_envs, device, seed, check_actions: as every :class:`MultiAgentEnv`.
+        episode_limit: the package's ``max_steps`` (default 100).
+        observation_type: ``"unit_list"`` (default) or ``"conic"`` (the package's two kinds).
+        attack_mode: the heuristic enemy's targeting, ``"closest"`` or ``"random"``.
+        enemy_shoots: whether the heuristic enemy attacks.
+        package_kwargs: further keyword arguments of jaxmarl's ``SMAX`` (e.g. ``walls_cause_death``).
+    """
+
+    def __init__(self, map_name: str, num_envs: int = 1, device: str | torch.device | None = "cpu",
+                 seed: int | None = None, episode_limit: int = 100, observation_type: str = "unit_list",
+                 attack_mode: str = "closest", enemy_shoots: bool = True, check_actions: bool = True,
+                 package_kwargs: dict[str, Any] | None = None) -> None:
+        jax, jnp, _ = require_jaxmarl(f"smax/{map_name}")
+        from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO
+
+        if not isinstance(map_name, str) or map_name not in MAP_NAME_TO_SCENARIO:
+            raise ValueError(f"unknown SMAX map_name {map_name!r}; known maps: {sorted(MAP_NAME_TO_SCENARIO)}")
+        if observation_type not in ("unit_list", "conic"):
+            raise ValueError(f"observation_type must be 'unit_list' or 'conic', got {observation_type!r}")
+        if attack_mode not in ("closest", "random"):
+            raise ValueError(f"attack_mode must be 'closest' or 'random', got {attack_mode!r}")
+        limit = _check_int(episode_limit, "episode_limit", 1)
+        self.map_name = map_name
+        self._jax, self._jnp = jax, jnp
+        b = _check_int(num_envs, "num_envs", 1)
+        key = (map_name, b, limit, observation_type, attack_mode, bool(enemy_shoots))
+        if package_kwargs:  # possibly unhashable values: no sharing of compiled functions
+            compiled = _Compiled(*key, package_kwargs=package_kwargs)
+        else:
+            compiled = _compiled(*key)
+        self._fns = compiled
+        self.package_env = compiled.penv
+        penv = self.package_env
+        self.agent_names: tuple[str, ...] = tuple(penv.agents)
+        n = len(self.agent_names)
+        self.num_enemies = int(penv.num_enemies)
+        n_actions = int(penv.action_spaces[self.agent_names[0]].n)
+        spec = EnvSpec(n_agents=n, obs_dim=int(penv.obs_size), state_dim=int(penv.state_size),
+                       agent_spaces=(AgentSpace.discrete(n_actions),) * n, episode_limit=limit)
+        super().__init__(spec, num_envs, device, seed, check_actions)
+        self._root: Any = None
+        self._jstate: Any = None
+        self._cur: dict[str, torch.Tensor] | None = None
+        self._next: dict[str, torch.Tensor] | None = None
+        self._done: torch.Tensor | None = None
+        self._in_step = False
+        self._won: torch.Tensor | None = None
+        self._final_active: torch.Tensor | None = None
+
+    def _torch(self, out: dict) -> dict[str, torch.Tensor]:
+        return {k: _to_torch(v, self.device) for k, v in out.items()}
+
+    # --- protocol hooks -----------------------------------------------------------------------------
+    def _reset_where(self, mask: torch.Tensor) -> None:
+        if self._in_step:  # the jitted step already restarted the battles that ended
+            self._in_step = False
+            assert self._done is not None and self._next is not None
+            if not torch.equal(mask.to(self._done.device), self._done):
+                raise RuntimeError("internal error: battles ended by jaxmarl differ from the episodes ended by the "
+                                   "protocol (episode_limit must equal the package's max_steps)")
+            self._cur = self._next
+            return
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator, device=self.device).item())
+        self._root, self._jstate, out = self._fns.reset(self._jax.random.PRNGKey(seed))
+        self._cur = self._torch(out)
+
+    def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        jnp = self._jnp
+        act = jnp.from_dlpack(actions.detach().to("cpu", torch.int32).contiguous())
+        (self._root, self._jstate, final, nxt, reward, done, terminated, won) = self._fns.step(
+            self._root, self._jstate, act)
+        self._cur = self._torch(final)
+        self._final_active = self._cur["active"]
+        self._next = self._torch(nxt)
+        self._won = _to_torch(won, self.device)
+        self._done = _to_torch(done, self.device)
+        self._in_step = True
+        return _to_torch(reward, self.device), _to_torch(terminated, self.device)
+
+    def _observe(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._cur is None:
+            raise RuntimeError("call reset() before step()")
+        return self._cur["obs"], self._cur["state"], self._cur["avail"]
+
+    def _current_avail(self) -> torch.Tensor:
+        assert self._cur is not None
+        return self._cur["avail"]
+
+    def step(self, actions: torch.Tensor) -> Step:
+        """:meth:`MultiAgentEnv.step` plus ``info["active"]``, ``info["final_active"]`` ``[B, n]`` and
+        ``info["battle_won"]`` ``[B]`` (module docstring)."""
+        out = super().step(actions)
+        assert self._cur is not None
+        out.info["active"] = self._cur["active"]
+        out.info["final_active"] = self._final_active
+        out.info["battle_won"] = self._won & out.terminated
+        return out
+
+    @property
+    def active(self) -> torch.Tensor:
+        """``[B, n]`` bool: the allies alive in the current observation."""
+        if self._cur is None:
+            raise RuntimeError("call reset() first")
+        return self._cur["active"]
+
+    # --- checkpoints ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: generator, counters, the jax key and battle states."""
+        jax = self._jax
+        leaves, _ = jax.tree.flatten(self._jstate) if self._jstate is not None else ([], None)
+        return {"generator": self._generator.get_state(), "elapsed": self._elapsed.clone(),
+                "episode_return": self._episode_return.clone(), "needs_reset": self._needs_reset,
+                "root": None if self._root is None else torch.from_numpy(np.asarray(self._root).astype(np.int64)),
+                "leaves": [torch.from_numpy(np.asarray(x).astype(np.int64 if np.issubdtype(np.asarray(x).dtype, np.unsignedinteger)
+                                                                  else np.asarray(x).dtype).copy()) for x in leaves]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        jax, jnp = self._jax, self._jnp
+        self._generator.set_state(state["generator"])
+        self._elapsed = state["elapsed"].to(self.device)
+        self._episode_return = state["episode_return"].to(self.device)
+        self._needs_reset = bool(state["needs_reset"])
+        if state["root"] is None:
+            return
+        # rebuild the pytree structure from a reset, then put the saved leaves in
+        _, template, _ = self._fns.reset(jax.random.PRNGKey(0))
+        treedef = jax.tree.structure(template)
+        self._jstate = jax.tree.unflatten(treedef, [jnp.asarray(t.numpy(), dtype=ref.dtype)
+                                                    for t, ref in zip(state["leaves"], jax.tree.leaves(template))])
+        self._root = jnp.asarray(state["root"].numpy().astype(np.uint32))
+        # recompute the current observation of the restored states
+        self._cur = self._torch(self._observe_states(self._jstate))
+        self._in_step = False
+
+    def _observe_states(self, jstate: Any) -> dict:
+        return self._fns.pack(jstate)
+
+    def __repr__(self) -> str:
+        return (f"SMAXEnv({self.map_name!r}, num_envs={self.num_envs}, n_agents={self._spec.n_agents}, "
+                f"n_enemies={self.num_enemies}, obs_dim={self._spec.obs_dim}, state_dim={self._spec.state_dim})")
+
+
+def registry_entries() -> dict[str, Any]:
+    """``{"smax/<map>": factory}`` for :data:`SMAX_MAPS` (jaxmarl is imported only when a factory is called)."""
+    return {f"smax/{m}": _factory(m) for m in SMAX_MAPS}
+
+
+def _factory(map_name: str) -> Any:
+    def factory(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
+                episode_limit: int = 100, observation_type: str = "unit_list", attack_mode: str = "closest",
+                enemy_shoots: bool = True, package_kwargs: dict[str, Any] | None = None) -> SMAXEnv:
+        return SMAXEnv(map_name, num_envs=num_envs, device=device, seed=seed, episode_limit=episode_limit,
+                       observation_type=observation_type, attack_mode=attack_mode, enemy_shoots=enemy_shoots,
+                       package_kwargs=package_kwargs)
+
+    factory.__name__ = f"smax_{map_name}"
+    factory.__doc__ = f"``SMAXEnv({map_name!r}, ...)`` (seqmarl.envs.smax)."
+    return factory
