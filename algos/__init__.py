@@ -1,7 +1,7 @@
 """seqmarl.algos — PyTorch algorithms built from the shared parts in :mod:`seqmarl.algos.core`.
 
-On-policy family: ``mappo``, ``ippo``, ``happo``, ``hatrpo``, ``haa2c`` (one agent class, the actor update
-chosen by the config). Example::
+On-policy family: ``mappo``, ``ippo``, ``happo``, ``hatrpo``, ``haa2c``, ``ar_mappo`` (one agent class, the actor
+update and the policy — product or auto-regressive — chosen by the config). Example::
 
     from seqmarl.envs import make
     from seqmarl.algos import make_agent, Trainer, TrainerConfig
@@ -17,7 +17,17 @@ from typing import Any
 import torch
 
 from .base import Algorithm
-from .configs import CONFIGS, HAA2CConfig, HAPPOConfig, HATRPOConfig, IPPOConfig, MAPPOConfig, OnPolicyConfig, config_for
+from .configs import (
+    CONFIGS,
+    ARMAPPOConfig,
+    HAA2CConfig,
+    HAPPOConfig,
+    HATRPOConfig,
+    IPPOConfig,
+    MAPPOConfig,
+    OnPolicyConfig,
+    config_for,
+)
 from .core.buffer import RolloutBuffer
 from .offpolicy import ValueDecompositionAgent
 from .onpolicy import OnPolicyAgent
@@ -55,6 +65,7 @@ def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: i
 
 __all__ = [
     "Algorithm", "OnPolicyAgent", "OnPolicyConfig", "MAPPOConfig", "IPPOConfig", "HAPPOConfig", "HATRPOConfig",
-    "HAA2CConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig", "QMIXConfig",
+    "HAA2CConfig", "ARMAPPOConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig",
+    "QMIXConfig",
     "QPLEXConfig", "OWQMIXConfig", "CWQMIXConfig", "RolloutBuffer", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
 ]

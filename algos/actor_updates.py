@@ -9,6 +9,11 @@ GAE advantage, ``M = factor * A`` with ``factor = prod_{j updated before i} r^j`
 * sequential a2c (HAA2C):          max  mean_b factor * r^i A                         + c_H H^i
 * sequential trust region (HATRPO, eq. 7-8): natural step on  mean_b factor * r^i A  with
   E_s KL(pi^i_old || pi^i) <= delta, CG for H^{-1} g, backtracking with the HARL acceptance test.
+* joint ratio clip (AR-MAPPO, Fu et al. ICML22): max  mean_b min(R A, clip(R, 1±eps) A) + c_H sum_i H^i  with
+  R = prod_i r^i = exp(sum_i (log pi^i - log pi^i_old)), each pi^i the agent's conditional given the earlier
+  agents' actions in the sample's execution order (:class:`~seqmarl.algos.core.joint_policy.JointPolicy`; for a
+  product policy the marginals), H^i its conditional entropy given the taken earlier actions, A the centralised
+  GAE advantage.
 
 Recurrent agents (``config.use_rnn``; MAPPO/HARL recurrent policy): the batch keeps its flat ``N = T * B``
 layout (sample ``t * B + b``) plus :class:`Sequences`. Every log-prob, entropy and distribution is recomputed
@@ -74,6 +79,7 @@ class Batch:
     returns: Tensor  # [N] or [N, n]
     raw_values: Tensor  # [N] or [N, n]
     seq: Sequences | None = None  # recurrent agents only
+    order: Tensor | None = None  # [N, n] execution orders (random-order auto-regressive agents only)
 
 
 def from_buffer(buffer: "RolloutBuffer", n_agents: int, recurrent: bool = False) -> Batch:
@@ -94,6 +100,7 @@ def from_buffer(buffer: "RolloutBuffer", n_agents: int, recurrent: bool = False)
         avail=buffer.flat("avail_actions") if buffer.avail_actions is not None else None,
         actions=buffer.flat("actions"), old_log_probs=buffer.flat("log_probs"), advantages=adv.contiguous(),
         returns=buffer.flat("returns"), raw_values=buffer.flat("values"), seq=seq,
+        order=buffer.flat("orders") if getattr(buffer, "orders", None) is not None else None,
     )
 
 
@@ -195,6 +202,8 @@ def _old_log_probs(agent: "OnPolicyAgent", batch: Batch) -> Tensor:
     """Per-agent old log-probs ``[N, n]`` (discrete) or ``[N, n, d]`` per-dim (continuous), recomputed exactly
     from the pre-update actors so that the initial ratio is exactly 1 (recurrent: by the replay)."""
     with torch.no_grad():
+        if agent.config.actor_update == "joint_ratio_clip":
+            return _joint_log_probs(agent, batch, slice(None))
         if batch.seq is not None:
             return torch.stack([_agent_log_prob(agent, i, batch, slice(None)) for i in range(agent.spec.n_agents)],
                                dim=1)
@@ -218,6 +227,8 @@ def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     batch.old_log_probs = _old_log_probs(agent, batch)
     if cfg.actor_update == "joint_clip":
         return _joint_clip(agent, batch)
+    if cfg.actor_update == "joint_ratio_clip":
+        return _joint_ratio_clip(agent, batch)
     order = torch.arange(agent.spec.n_agents) if cfg.fixed_order else torch.randperm(
         agent.spec.n_agents, generator=agent.generator, device=agent.generator.device).cpu()
     order_list = [int(i) for i in order]
@@ -262,6 +273,59 @@ def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             stats["entropy"] += float(entropy.detach())
             count += 1
     return {k: v / max(count, 1) for k, v in stats.items()}
+
+
+def _joint_inputs(agent: "OnPolicyAgent", batch: Batch, idx: Tensor | slice) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """``(obs, actions, avail, order)`` of ``batch[idx]`` for the :class:`JointPolicy` calls (avail: discrete only)."""
+    avail = None if (batch.avail is None or not agent.discrete) else batch.avail[idx]
+    order = None if batch.order is None else batch.order[idx]
+    return batch.obs[idx], batch.actions[idx], avail, order
+
+
+def _joint_log_probs(agent: "OnPolicyAgent", batch: Batch, idx: Tensor | slice) -> Tensor:
+    """Per-agent (conditional) log-probs ``[m, n]`` of the sampled joint actions, teacher-forced in each sample's
+    execution order (continuous product policies: summed over action dimensions)."""
+    obs, actions, avail, order = _joint_inputs(agent, batch, idx)
+    return agent.actors.log_prob(obs, actions, avail, order=order)
+
+
+def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
+    """AR-MAPPO: PPO clip on the JOINT ratio ``R = exp(sum_i (log pi^i - log pi^i_old))`` against the centralised
+    advantage, entropy bonus ``c_H * sum_i H^i`` (conditional entropies of the taken earlier actions). Epochs and
+    minibatches as MAPPO's; one optimiser step per minibatch."""
+    cfg = agent.config
+    actors = agent.actors
+    params = [p for p in actors.parameters() if p.requires_grad]
+    stats = {"policy_objective": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "joint_ratio_max": 0.0}
+    count = 0
+    for _ in range(cfg.ppo_epoch):
+        for idx in minibatches(agent, batch, cfg.actor_num_mini_batch):
+            obs, actions, avail, order = _joint_inputs(agent, batch, idx)
+            if hasattr(actors, "log_prob_and_entropy"):  # one forward pass for both
+                new_lp, ents = actors.log_prob_and_entropy(obs, actions, avail, order=order)
+            else:
+                new_lp = actors.log_prob(obs, actions, avail, order=order)
+                ents = actors.entropy(obs, avail, order=order, actions=actions)
+            ratio = torch.exp((new_lp - batch.old_log_probs[idx]).sum(-1))  # [m]
+            adv = _adv(agent, batch.advantages[idx, 0])  # centralised: every agent's column is the same
+            objective = ppo_clip_objective(ratio, adv, cfg.clip)
+            entropy = ents.sum(-1).mean()
+            loss = -(objective + cfg.entropy_coef * entropy)
+            for opt in agent.actor_optimizers:
+                opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            for opt in agent.actor_optimizers:
+                opt.step()
+            with torch.no_grad():
+                stats["clip_fraction"] += float(((ratio - 1.0).abs() > cfg.clip).float().mean())
+                stats["joint_ratio_max"] = max(stats["joint_ratio_max"], float(ratio.max()))
+            stats["policy_objective"] += float(objective.detach())
+            stats["entropy"] += float(entropy.detach())
+            count += 1
+    out = {k: v / max(count, 1) for k, v in stats.items() if k != "joint_ratio_max"}
+    out["joint_ratio_max"] = stats["joint_ratio_max"]
+    return out
 
 
 def _sequential_objective(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice, factor: Tensor) -> tuple[Tensor, Tensor]:

@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
-ActorUpdate = Literal["joint_clip", "sequential_clip", "sequential_a2c", "sequential_trust_region"]
+ActorUpdate = Literal["joint_clip", "joint_ratio_clip", "sequential_clip", "sequential_a2c", "sequential_trust_region"]
 StdParam = Literal["exp", "harl"]
 ValueNormUpdate = Literal["per_iteration", "per_minibatch"]
 
@@ -85,6 +85,19 @@ class OnPolicyConfig:
             ``opti_eps``/``weight_decay``).
         value_loss_coef: multiplier of the critic loss (1 — HARL ``value_loss_coef``; the critic has its own
             optimiser, so with Adam it only matters through ``max_grad_norm`` and ``opti_eps``).
+        policy: ``product`` (one actor per agent or one shared actor, agents independent given their observations)
+            or ``autoregressive`` (AR-MAPPO, Fu et al. ICML22: ONE shared network, agent k conditioned on the
+            actions of the agents before it; :class:`~seqmarl.algos.core.ar_policy.AutoRegressiveActor`; discrete
+            actions, ``share_param=True``, ``actor_update=joint_ratio_clip``, centralised critic, no RNN).
+        ar_order: execution order of an auto-regressive policy: ``fixed`` (0..n-1) or ``random`` (a fresh uniform
+            permutation per sample, stored with the sample so the update teacher-forces the same order).
+        ar_condition: an auto-regressive policy sees the earlier agents' actions (True); False zeros the attention
+            output, i.e. the same network with the previous actions hidden (the ablation).
+        actor_update: ``joint_clip`` (MAPPO/IPPO), ``sequential_clip``/``sequential_a2c``/``sequential_trust_region``
+            (HAPPO/HAA2C/HATRPO) or ``joint_ratio_clip``: PPO clip on the JOINT ratio ``prod_i r^i = exp(sum_i
+            (log pi^i - log pi^i_old))`` (conditionals for an AR policy) against the centralised GAE advantage, with
+            an entropy bonus on the sum of the (conditional) entropies (AR-MAPPO; any joint policy, e.g. MAPPO's
+            product actors). See :mod:`seqmarl.algos.actor_updates`.
     """
 
     lr: float = 5e-4
@@ -135,6 +148,10 @@ class OnPolicyConfig:
     opti_eps: float = 1e-5  # HARL: happo.yaml model.opti_eps
     weight_decay: float = 0.0  # HARL: happo.yaml model.weight_decay
     value_loss_coef: float = 1.0  # HARL: happo.yaml algo.value_loss_coef
+    # Joint-policy options (AR-MAPPO); docs in the class docstring.
+    policy: str = "product"
+    ar_order: str = "fixed"
+    ar_condition: bool = True
 
     algo_name: ClassVar[str] = ""
 
@@ -144,12 +161,15 @@ class OnPolicyConfig:
         "ratio_aggregation": ("prod", "mean"),
         "adv_norm": ("batch", "minibatch", "none"),
         "critic": ("centralised", "decentralised"),
-        "actor_update": ("joint_clip", "sequential_clip", "sequential_a2c", "sequential_trust_region"),
+        "actor_update": ("joint_clip", "joint_ratio_clip", "sequential_clip", "sequential_a2c",
+                         "sequential_trust_region"),
         "std_param": ("exp", "harl"),
         "value_norm_update": ("per_iteration", "per_minibatch"),
+        "policy": ("product", "autoregressive"),
+        "ar_order": ("fixed", "random"),
     }
     _BOOLS = ("use_huber", "use_clipped_value_loss", "use_value_norm", "share_param", "agent_id", "fixed_order",
-              "simultaneous", "use_rnn", "layer_norm", "feature_norm", "linear_lr_decay")
+              "simultaneous", "use_rnn", "layer_norm", "feature_norm", "linear_lr_decay", "ar_condition")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -177,7 +197,7 @@ class OnPolicyConfig:
             raise TypeError(f"hidden must be a tuple of layer sizes such as (64, 64), got {hidden!r}")
         self.hidden = tuple(int(h) for h in hidden)
         for name in ("activation", "granularity", "ratio_aggregation", "adv_norm", "critic", "actor_update",
-                     "std_param", "value_norm_update"):
+                     "std_param", "value_norm_update", "policy", "ar_order"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
         for name, choices in self._CHOICES.items():
@@ -223,6 +243,20 @@ class OnPolicyConfig:
             raise ValueError(
                 f"actor_update={self.actor_update!r} updates agents one after another and needs share_param=False"
             )
+        if self.actor_update == "joint_ratio_clip":
+            if self.critic != "centralised":
+                raise ValueError("actor_update='joint_ratio_clip' clips the joint ratio against ONE advantage per "
+                                 "sample: it needs critic='centralised'")
+            if self.use_rnn:
+                raise ValueError("actor_update='joint_ratio_clip' is implemented for feed-forward actors only "
+                                 "(use_rnn=False)")
+        if self.policy == "autoregressive":
+            if not self.share_param:
+                raise ValueError("policy='autoregressive' is ONE shared network conditioned on the earlier agents' "
+                                 "actions: it needs share_param=True")
+            if self.actor_update != "joint_ratio_clip":
+                raise ValueError(f"policy='autoregressive' is trained by the joint ratio of its conditionals: it needs "
+                                 f"actor_update='joint_ratio_clip', got {self.actor_update!r}")
 
     @property
     def sequential(self) -> bool:
@@ -287,12 +321,43 @@ class HAA2CConfig(OnPolicyConfig):
     actor_update: str = "sequential_a2c"
 
 
+@dataclass
+class ARMAPPOConfig(OnPolicyConfig):
+    """AR-MAPPO (Fu et al., ICML22 "Revisiting some common practices in cooperative MARL", §4): ONE shared
+    auto-regressive actor (agent k conditioned on the actions of the agents before it, attention over their
+    (action, id) embeddings; :class:`~seqmarl.algos.core.ar_policy.AutoRegressiveActor`), a centralised critic,
+    PPO clip on the JOINT ratio ``prod_k r^k`` and an entropy bonus on the sum of the conditional entropies.
+
+    Defaults and sources ("Fu-code" = garrett4wade/revisiting_marl, the paper's code): ``hidden`` (64, 64) —
+    Fu-code configs/bridge.yaml ``policy.args.hidden_dim: 64``, ``num_dense_layers: 2``; ``ppo_epoch`` 5 —
+    bridge.yaml ``base.ppo_epoch``; ``lr``/``critic_lr`` 5e-4, ``opti_eps`` 1e-5, ``weight_decay`` 0, ``clip`` 0.2,
+    ``actor_num_mini_batch`` 1 (``num_mini_batch``), ``entropy_coef`` 0.01, ``value_loss_coef`` 1,
+    ``max_grad_norm`` 10, ``gamma`` 0.99, ``gae_lambda`` 0.95, ``use_huber``/``huber_delta`` 10,
+    ``use_clipped_value_loss`` — Fu-code configs/config.py; ``use_value_norm`` — bridge_ar.py ``popart=True``;
+    ``agent_id`` False — bridge.yaml ``use_agent_id: False``. Differences from Fu-code: ``ar_order`` defaults to
+    ``fixed`` and the update uses the order the sample was drawn in (Fu-code samples in the fixed order and, with
+    bridge.yaml's ``random_order: True``, teacher-forces a fresh random order in the update); the entropy bonus
+    is on the conditional entropies of the taken actions (Fu-code: the entropy of the unconditioned
+    "counterfactual" distribution, all previous actions zeroed); the clip is on the full joint ratio (Fu-code
+    ``algorithm/trainers/ar_mappo.py``: agent k's ratio is the product over the agents up to k, clipped per
+    agent); LayerNorm/feature norm off (Fu-code bridge_ar.py: on), as for every algorithm here.
+    """
+
+    algo_name: ClassVar[str] = "ar_mappo"
+
+    share_param: bool = True
+    actor_update: str = "joint_ratio_clip"
+    policy: str = "autoregressive"
+    hidden: tuple[int, ...] = (64, 64)
+
+
 CONFIGS: dict[str, type[OnPolicyConfig]] = {
     "mappo": MAPPOConfig,
     "ippo": IPPOConfig,
     "happo": HAPPOConfig,
     "hatrpo": HATRPOConfig,
     "haa2c": HAA2CConfig,
+    "ar_mappo": ARMAPPOConfig,
 }
 
 
@@ -369,6 +434,8 @@ HARL_PRESETS: dict[str, dict[str, Any]] = {
               "fixed_order": True},  # mappo.yaml algo.fixed_order (unused by the joint update)
     # HARL has no IPPO: mappo.yaml's values, the decentralised critic kept.
     "ippo": {**_HARL_COMMON, **_HARL_PPO, "share_param": True, "fixed_order": True},
+    # HARL has no AR-MAPPO: mappo.yaml's values, the auto-regressive actor and joint-ratio update kept.
+    "ar_mappo": {**_HARL_COMMON, **_HARL_PPO, "share_param": True, "fixed_order": True},
     "happo": {**_HARL_COMMON, **_HARL_PPO, **_HARL_SEQUENTIAL},
     "haa2c": {**_HARL_COMMON, **_HARL_PPO, **_HARL_SEQUENTIAL},
     "hatrpo": {

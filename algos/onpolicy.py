@@ -13,6 +13,10 @@ bootstrapping, the clipped Huber value loss. The actor update is chosen by ``con
 * ``sequential_trust_region`` — HATRPO (ICLR22 eq. 7-8): per-agent natural step with CG, KL threshold and
   backtracking line search.
 
+* ``joint_ratio_clip`` — AR-MAPPO (Fu et al. ICML22): PPO clip on the joint ratio ``prod_i r^i``; with
+  ``config.policy="autoregressive"`` the actors are ONE shared :class:`AutoRegressiveActor` (agent k conditioned
+  on the actions of the agents before it in the execution order, ``config.ar_order``).
+
 With ``config.use_rnn`` (the MAPPO/HARL recurrent policy option) actors and critic are ``MLP -> GRU -> head``;
 acting carries hidden states explicitly (:meth:`OnPolicyAgent.initial_rnn_state`, ``act(..., rnn_state=,
 episode_start=)``, ``values(..., rnn_state=, episode_start=)``) and the update replays the GRUs over each
@@ -32,7 +36,9 @@ from seqmarl.envs.base import EnvSpec, Step
 
 from . import actor_updates
 from .configs import OnPolicyConfig
+from .core.ar_policy import AutoRegressiveActor
 from .core.buffer import RolloutBuffer
+from .core.joint_policy import all_orders, random_orders
 from .core.losses import value_loss
 from .core.networks import BoxSpace, Critic, DiscreteSpace, MultiAgentActors
 from .core.value_norm import ValueNorm
@@ -88,6 +94,19 @@ class DecentralisedCritic(nn.Module):
         return torch.stack([o[0] for o in outs], dim=-1), torch.stack([o[1] for o in outs], dim=1)
 
 
+class _OrderRecordingBuffer(RolloutBuffer):
+    """A :class:`RolloutBuffer` with ``store_order=True`` that takes each step's execution order from the agent
+    that sampled it (``agent.take_order()``, the order of its last :meth:`OnPolicyAgent.act`), so the trainer's
+    collection loop stays unchanged; an explicit ``order=`` wins."""
+
+    def __init__(self, *args: Any, agent: "OnPolicyAgent", **kwargs: Any) -> None:
+        super().__init__(*args, store_order=True, **kwargs)
+        self._agent = agent
+
+    def insert(self, *args: Any, order: Tensor | None = None, **kwargs: Any) -> None:
+        super().insert(*args, order=self._agent.take_order() if order is None else order, **kwargs)
+
+
 def _action_spaces(spec: EnvSpec) -> list[DiscreteSpace | BoxSpace]:
     out: list[DiscreteSpace | BoxSpace] = []
     for space in spec.agent_spaces:
@@ -96,7 +115,7 @@ def _action_spaces(spec: EnvSpec) -> list[DiscreteSpace | BoxSpace]:
 
 
 class OnPolicyAgent:
-    """The shared on-policy agent; ``config`` selects MAPPO/IPPO/HAPPO/HATRPO/HAA2C behaviour.
+    """The shared on-policy agent; ``config`` selects MAPPO/IPPO/HAPPO/HATRPO/HAA2C/AR-MAPPO behaviour.
 
     Interface (``seqmarl.algos.Algorithm``): :meth:`act`, :meth:`values`, :meth:`update`,
     :meth:`state_dict`, :meth:`load_state_dict`.
@@ -119,12 +138,23 @@ class OnPolicyAgent:
         n = spec.n_agents
         rnn = {"rnn_hidden": int(config.rnn_hidden)} if config.use_rnn else {}
         norms = {"layer_norm": config.layer_norm, "feature_norm": config.feature_norm}
-        self.actors = MultiAgentActors(
-            n, spec.obs_dim, _action_spaces(spec), share=config.share_param, agent_id=config.agent_id,
-            hidden=tuple(config.hidden), activation=config.activation, out_gain=config.gain,
-            log_std_init=config.log_std_init, std_param=config.std_param, std_x_coef=config.std_x_coef,
-            std_y_coef=config.std_y_coef, device=self.device, **norms, **rnn,
-        )
+        self._last_order: Tensor | None = None
+        if config.policy == "autoregressive":
+            if not spec.is_discrete:
+                raise ValueError("policy='autoregressive' (AR-MAPPO) supports discrete actions only; this env has "
+                                 "continuous actions")
+            self.actors: MultiAgentActors | AutoRegressiveActor = AutoRegressiveActor(
+                n, spec.obs_dim, _action_spaces(spec), hidden=tuple(config.hidden), activation=config.activation,
+                agent_id=config.agent_id, condition=config.ar_condition, out_gain=config.gain, device=self.device,
+                **norms,
+            )
+        else:
+            self.actors = MultiAgentActors(
+                n, spec.obs_dim, _action_spaces(spec), share=config.share_param, agent_id=config.agent_id,
+                hidden=tuple(config.hidden), activation=config.activation, out_gain=config.gain,
+                log_std_init=config.log_std_init, std_param=config.std_param, std_x_coef=config.std_x_coef,
+                std_y_coef=config.std_y_coef, device=self.device, **norms, **rnn,
+            )
         if config.critic == "centralised":
             self.critic: nn.Module = Critic(spec.state_dim, tuple(config.hidden), activation=config.activation,
                                             device=self.device, **norms, **rnn)
@@ -150,6 +180,31 @@ class OnPolicyAgent:
     def recurrent(self) -> bool:
         """``config.use_rnn``: acting needs hidden states (:meth:`initial_rnn_state`)."""
         return bool(self.config.use_rnn)
+
+    @property
+    def autoregressive(self) -> bool:
+        """``config.policy == "autoregressive"``: the actors are one :class:`AutoRegressiveActor`."""
+        return self.config.policy == "autoregressive"
+
+    @property
+    def random_order(self) -> bool:
+        """An auto-regressive agent drawing a fresh execution order per sample (``config.ar_order="random"``)."""
+        return self.autoregressive and self.config.ar_order == "random"
+
+    def take_order(self) -> Tensor:
+        """The per-sample execution orders ``[B, n]`` of the last :meth:`act` (random-order agents), handed to
+        the rollout buffer once; a second take without a new :meth:`act` raises."""
+        if self._last_order is None:
+            raise ValueError("no execution order to store: call act() before inserting its step (a random-order "
+                             "auto-regressive agent records the order of every act() for the buffer)")
+        order, self._last_order = self._last_order, None
+        return order
+
+    def order_support(self) -> list[tuple[int, ...]]:
+        """The execution orders the agent samples in, each equally likely: ``[(0, ..., n-1)]`` unless it draws a
+        random order per sample (then all ``n!`` permutations). Used by the exact joint readout."""
+        n = self.spec.n_agents
+        return all_orders(n) if self.random_order else [tuple(range(n))]
 
     def initial_rnn_state(self, num_envs: int) -> tuple[Tensor, Tensor]:
         """Zero ``(actor_state [B, n, H], critic_state [B, H] or [B, n, H])`` (recurrent agents only)."""
@@ -181,6 +236,12 @@ class OnPolicyAgent:
         next_rnn_state)``."""
         avail = step.avail_actions if self.discrete else None
         rnn = self._rnn_args("act", rnn_state, episode_start, step.obs.shape[0])
+        if self.autoregressive:
+            order = (random_orders(step.obs.shape[0], self.spec.n_agents, self.generator, self.device)
+                     if self.random_order else None)
+            self._last_order = order
+            return self.actors.sample(step.obs, avail, generator=self.generator, order=order,
+                                      deterministic=deterministic)
         if rnn is None:
             return self.actors.sample(step.obs, avail, generator=self.generator, deterministic=deterministic)
         return self.actors.sample(step.obs, avail, generator=self.generator, deterministic=deterministic, rnn=rnn)
@@ -199,6 +260,11 @@ class OnPolicyAgent:
     def make_buffer(self, rollout_length: int, num_envs: int) -> RolloutBuffer:
         """A :class:`RolloutBuffer` shaped for this agent and env spec (with rnn-state storage if recurrent)."""
         spec = self.spec
+        if self.random_order:
+            return _OrderRecordingBuffer(
+                rollout_length, num_envs, spec.n_agents, spec.obs_dim, spec.state_dim, action_shape=(),
+                n_actions_max=spec.max_actions, device=self.device, critic="centralised", agent=self,
+            )
         rnn: dict[str, Any] = {}
         if self.recurrent:
             H = int(self.config.rnn_hidden)
@@ -217,6 +283,9 @@ class OnPolicyAgent:
         bootstrap from ``V(final_state)``), actor update, critic update. Returns metrics."""
         buffer.compute_returns(self.config.gamma, self.config.gae_lambda, self.value_norm)
         batch = actor_updates.from_buffer(buffer, self.spec.n_agents, recurrent=self.recurrent)
+        if self.random_order and batch.order is None:
+            raise ValueError("a random-order auto-regressive agent needs the sampled execution orders: fill the "
+                             "buffer from make_buffer() (or pass insert(..., order=) to a store_order=True buffer)")
         metrics = actor_updates.run(self, batch)
         metrics.update(self._update_critic(batch))
         self.n_updates += 1

@@ -4,6 +4,9 @@ For an env built from a ``theory.MarkovGame`` (:class:`seqmarl.envs.MatrixGameEn
 enumerated, so the actor networks are read out as exact policy tables ``pi^i(a^i|s)`` and the oracle computes
 ``J(pi)`` (theory.md §0) after every update. The report holds the J curve, the monotonicity violations
 (``J_{k+1} < J_k - tol``), the final gap to ``J*`` and to ``J*_share``, the Nash gap, and the entropy.
+An auto-regressive agent (AR-MAPPO) has no per-agent tables: it is read out as its exact JOINT table
+``pi(a|s) = prod_k pi^{i_k}(a^{i_k}|s, a^{i_{<k}})`` (:func:`joint_policy`); its Nash gap is not defined (a
+unilateral deviation of a non-product policy is not defined) and is recorded as NaN.
 
 CLI: ``seqmarl validate algo=happo env=matrix/climbing total_steps=20000``.
 """
@@ -23,7 +26,7 @@ import torch
 
 from seqmarl.cli import command
 from seqmarl.config import ConfigError, RunConfig, parse_overrides
-from seqmarl.theory import Factorized, evaluate
+from seqmarl.theory import Factorized, Joint, Policy, evaluate
 from seqmarl.theory import optima
 
 
@@ -36,6 +39,9 @@ def policy_tables(agent: Any, env: Any) -> list[np.ndarray]:
                          "acts on its history, so no such table exists — use use_rnn=False for oracle validation")
     if not hasattr(env, "observation_table") or not hasattr(env, "game"):
         raise TypeError(f"env must be a tabular MatrixGameEnv (with .game and .observation_table()), got {type(env).__name__}")
+    if _is_joint(agent):
+        raise TypeError("policy_tables reads out per-agent tables pi^i(a|s); an auto-regressive agent's agents depend "
+                        "on each other's actions, so it has only a joint table: use joint_policy(agent, env)")
     obs = env.observation_table().to(agent.device)  # [S, n, obs_dim]
     game = env.game
     avail = torch.stack([env.avail_actions_of_state(s) for s in range(game.n_states)]).to(agent.device)
@@ -47,6 +53,30 @@ def policy_tables(agent: Any, env: Any) -> list[np.ndarray]:
         probs = dist.probs.double().cpu().numpy()[:, : game.n_actions[i]]
         tables.append(probs / probs.sum(axis=1, keepdims=True))
     return tables
+
+
+def _is_joint(agent: Any) -> bool:
+    """An agent whose actors are an auto-regressive joint policy (no per-agent tables)."""
+    return bool(getattr(getattr(agent, "actors", None), "autoregressive", False))
+
+
+@torch.no_grad()
+def joint_policy(agent: Any, env: Any) -> Policy:
+    """The agent's exact tabular policy on the env's game: ``Factorized(policy_tables(agent, env))`` for a product
+    policy; for an auto-regressive agent the exact ``theory.policies.Joint`` table, by enumerating every joint
+    action (every action prefix) of every state — ``pi(a|s) = prod_k pi^{i_k}(a^{i_k}|s, a^{i_{<k}})`` from the
+    teacher-forced conditionals, averaged over the orders the agent samples in (``agent.order_support()``: one
+    fixed order, or all n! for a random order per sample). No sampling."""
+    if not _is_joint(agent):
+        return Factorized(policy_tables(agent, env))
+    if not hasattr(env, "observation_table") or not hasattr(env, "game"):
+        raise TypeError(f"env must be a tabular MatrixGameEnv (with .game and .observation_table()), got {type(env).__name__}")
+    from seqmarl.algos.core.joint_policy import exact_joint_table
+
+    game = env.game
+    obs = env.observation_table().to(agent.device)
+    avail = torch.stack([env.avail_actions_of_state(s) for s in range(game.n_states)]).to(agent.device)
+    return Joint(exact_joint_table(agent.actors, obs, avail, game.n_actions, agent.order_support()))
 
 
 def _greedy_tables(agent: Any, env: Any, obs: torch.Tensor, avail: torch.Tensor) -> list[np.ndarray]:
@@ -99,7 +129,9 @@ class ValidationReport:
             "J_star_share": self.j_star_share, "gap_to_J_star": self.j_star - self.final_return,
             "n_violations": len(v), "max_violation": max(v) if v else 0.0,
             "final_nash_gap": self.nash_gaps[-1], "epsilon": self.nash_eps,
-            "is_epsilon_nash": bool(self.nash_gaps[-1] <= self.nash_eps), "final_entropy": self.entropies[-1],
+            # None where the Nash gap is undefined (NaN: a non-product, auto-regressive policy)
+            "is_epsilon_nash": None if math.isnan(self.nash_gaps[-1]) else bool(self.nash_gaps[-1] <= self.nash_eps),
+            "final_entropy": self.entropies[-1],
             **({} if self.value_fit is None else {
                 "Q_tot_residual": self.value_fit["learned_residual"],
                 "oracle_residual": self.value_fit["oracle_residual"],
@@ -115,17 +147,18 @@ class ValidationReport:
 
 
 class OracleTracker:
-    """Trainer callback: exact J, Nash gap and entropy of the current policy after every update."""
+    """Trainer callback: exact J, Nash gap and (joint) entropy of the current policy after every update. An
+    auto-regressive agent is evaluated by its exact joint table (:func:`joint_policy`); its Nash gap is NaN."""
 
     def __init__(self, env: Any, report: ValidationReport):
         self.env = env
         self.report = report
 
     def record(self, agent: Any) -> dict[str, float]:
-        pi = Factorized(policy_tables(agent, self.env))
+        pi = joint_policy(agent, self.env)
         game = self.env.game
         j = evaluate.expected_return(game, pi)
-        gap = optima.nash_gap(game, pi)
+        gap = optima.nash_gap(game, pi) if isinstance(pi, Factorized) else float("nan")
         ent = float(evaluate.state_distribution(game, pi) @ pi.entropy())
         self.report.returns.append(j)
         self.report.nash_gaps.append(gap)

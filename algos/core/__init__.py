@@ -2,12 +2,15 @@
 
 GAE with terminated/truncated (:mod:`.gae`), value normalisation (:mod:`.value_norm`), networks and
 distributions (:mod:`.networks`, :mod:`.distributions`), PPO losses (:mod:`.losses`), trust-region tools
-(:mod:`.trust_region`) and the rollout buffer (:mod:`.buffer`).
+(:mod:`.trust_region`), the rollout buffer (:mod:`.buffer`), the joint-policy interface (:mod:`.joint_policy`) and
+the auto-regressive actor of AR-MAPPO (:mod:`.ar_policy`).
 """
 
+from .ar_policy import AutoRegressiveActor
 from .buffer import RolloutBuffer, minibatch_indices, normalise_advantages
 from .distributions import DiagGaussian, MaskedCategorical
 from .gae import compute_gae, compute_gae_with_value_norm
+from .joint_policy import JointPolicy, exact_joint_table, is_autoregressive
 from .losses import aggregate_ratio, huber_loss, masked_mean, mse_loss, ppo_clip_objective, value_loss
 from .mixers import MIXER_NAMES, CentralQMixer, QMIXMixer, QPLEXMixer, VDNMixer, make_mixer, wqmix_weights
 from .networks import (
@@ -70,5 +73,9 @@ __all__ = [
     "RolloutBuffer",
     "minibatch_indices",
     "normalise_advantages",
+    "JointPolicy",
+    "AutoRegressiveActor",
+    "exact_joint_table",
+    "is_autoregressive",
     "VDNMixer", "QMIXMixer", "QPLEXMixer", "CentralQMixer", "wqmix_weights", "make_mixer", "MIXER_NAMES",
 ]

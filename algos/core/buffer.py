@@ -21,6 +21,8 @@ actor_rnn      [T, B, n, *actor_rnn_shape]         optional recurrent states ent
 critic_rnn     [T, B, *critic_rnn_shape]           optional
 episode_start  [T, B] bool                         with rnn states: step t is the first of an episode (the
                                                    stored rnn states are already zero there)
+orders         [T, B, n] int64                     optional (``store_order``): the execution order an
+                                                   auto-regressive policy sampled the step in
 advantages     like values                         filled by compute_returns
 returns        like values                         filled by compute_returns (de-normalised)
 ============== =================================== =========================================
@@ -98,6 +100,8 @@ class RolloutBuffer:
         actor_rnn_shape, critic_rnn_shape: optional recurrent-state shapes (per agent / per env); with either,
             an ``episode_start [T, B]`` flag is stored too (the reset mask a recurrent replay needs).
         dtype: float dtype of float fields.
+        store_order: keep ``orders [T, B, n]`` (int64), the per-sample execution order of an auto-regressive
+            policy that draws a random order per sample (``insert(..., order=)``), for the update to teacher-force.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class RolloutBuffer:
         actor_rnn_shape: Sequence[int] | None = None,
         critic_rnn_shape: Sequence[int] | None = None,
         dtype: torch.dtype = torch.float32,
+        store_order: bool = False,
     ) -> None:
         self.T = check_int(T, "T")
         self.num_envs = check_int(num_envs, "num_envs")
@@ -162,6 +167,9 @@ class RolloutBuffer:
             (T, B) + self._shape(critic_rnn_shape, "critic_rnn_shape"), **f)
         recurrent = actor_rnn_shape is not None or critic_rnn_shape is not None
         self.episode_start = torch.zeros(T, B, **bo) if recurrent else None
+        if not isinstance(store_order, bool):
+            raise TypeError(f"store_order must be a bool, got {type(store_order).__name__}")
+        self.orders = torch.zeros(T, B, n, device=self.device, dtype=torch.long) if store_order else None
         self.advantages = torch.zeros(self.value_shape, **f)
         self.returns = torch.zeros(self.value_shape, **f)
         self.step = 0
@@ -214,6 +222,7 @@ class RolloutBuffer:
         actor_rnn: Tensor | None = None,
         critic_rnn: Tensor | None = None,
         episode_start: Tensor | None = None,
+        order: Tensor | None = None,
     ) -> None:
         """Store one time step (all tensors without the T axis). See the module docstring for ``next_values``."""
         if self.full:
@@ -242,6 +251,11 @@ class RolloutBuffer:
             if self.episode_start is None:
                 raise ValueError("episode_start given but the buffer was built without rnn state shapes")
             self._put("episode_start", self.episode_start, episode_start, flag=True)
+        if (order is None) != (self.orders is None):
+            raise ValueError("order given but the buffer was built without store_order=True" if order is not None
+                             else "the buffer was built with store_order=True: insert(..., order=) is required")
+        if order is not None:
+            self._put("order", self.orders, order)
         self.step += 1
         self._returns_ready = False
 
@@ -279,7 +293,7 @@ class RolloutBuffer:
             "terminated": self.terminated, "truncated": self.truncated, "active": self.active,
             "advantages": self.advantages, "returns": self.returns,
         }
-        for name in ("avail_actions", "actor_rnn", "critic_rnn", "episode_start"):
+        for name in ("avail_actions", "actor_rnn", "critic_rnn", "episode_start", "orders"):
             t = getattr(self, name)
             if t is not None:
                 out[name] = t

@@ -25,6 +25,7 @@ from torch import nn
 
 from ._checks import check_flag_tensor, check_int, check_positive, check_tensor
 from .distributions import DiagGaussian, MaskedCategorical
+from .joint_policy import check_order
 
 Tensor = torch.Tensor
 
@@ -765,11 +766,14 @@ class MultiAgentActors(nn.Module):
         return h[:, agent], starts
 
     def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, per_dim: bool = False,
-                 rnn: RNNInput | None = None) -> Tensor:
+                 rnn: RNNInput | None = None, *, order: Tensor | None = None) -> Tensor:
         """Per-agent log-probs ``[..., n]`` (``[..., n, d_max]`` with ``per_dim``, padded dims 0).
-        Recurrent actors need ``rnn=(h [B, n, H], episode_start)`` (class docstring)."""
+        Recurrent actors need ``rnn=(h [B, n, H], episode_start)`` (class docstring). ``order``
+        (:class:`~seqmarl.algos.core.joint_policy.JointPolicy`) is checked and changes nothing: a product
+        policy's conditionals are its marginals."""
         self._check_obs(obs)
         lead = tuple(obs.shape[:-2])
+        check_order(order, lead, self.n_agents)
         avail = self._check_avail(avail, lead)
         check_tensor(actions, "actions")
         expected = lead + (self.n_agents,) + (() if self.discrete else (self.size_max,))
@@ -792,10 +796,14 @@ class MultiAgentActors(nn.Module):
         ]
         return torch.stack(cols, dim=len(lead))
 
-    def entropy(self, obs: Tensor, avail: Tensor | None = None, rnn: RNNInput | None = None) -> Tensor:
-        """Per-agent entropies ``[..., n]`` (recurrent actors need ``rnn``, see :meth:`log_prob`)."""
+    def entropy(self, obs: Tensor, avail: Tensor | None = None, rnn: RNNInput | None = None, *,
+                order: Tensor | None = None, actions: Tensor | None = None) -> Tensor:
+        """Per-agent entropies ``[..., n]`` (recurrent actors need ``rnn``, see :meth:`log_prob`). ``order`` and
+        ``actions`` (:class:`~seqmarl.algos.core.joint_policy.JointPolicy`) change nothing: the conditional
+        entropies of a product policy are its marginal entropies."""
         self._check_obs(obs)
         lead = tuple(obs.shape[:-2])
+        check_order(order, lead, self.n_agents)
         avail = self._check_avail(avail, lead)
         if self.share and not self.recurrent and rnn is None:
             dist = self._dist_all(obs, avail)
@@ -809,13 +817,16 @@ class MultiAgentActors(nn.Module):
         return torch.stack(cols, dim=len(lead))
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None,
-               deterministic: bool = False, rnn: RNNInput | None = None):
+               deterministic: bool = False, rnn: RNNInput | None = None, *, order: Tensor | None = None):
         """Joint sample: ``(actions [..., n] or [..., n, d_max], log_probs [..., n])``.
 
         Recurrent actors: ``obs [B, n, obs_dim]`` (one step) and ``rnn=(h [B, n, H], episode_start [B])``;
-        returns ``(actions, log_probs, h_next [B, n, H])`` where ``h_next`` is the state after this step."""
+        returns ``(actions, log_probs, h_next [B, n, H])`` where ``h_next`` is the state after this step.
+        ``order`` (:class:`~seqmarl.algos.core.joint_policy.JointPolicy`) is checked and changes nothing: the
+        agents of a product policy draw independently."""
         self._check_obs(obs)
         lead = tuple(obs.shape[:-2])
+        check_order(order, lead, self.n_agents)
         avail = self._check_avail(avail, lead)
         if self.recurrent or rnn is not None:
             if len(lead) != 1:

@@ -118,7 +118,7 @@ def test_make_agent_rejects_unknown_keys() -> None:
     env = make("matrix/xor", num_envs=4)
     with pytest.raises(TypeError, match="unknown happo config key"):
         make_agent("happo", env.spec, learning_rate=1e-3)
-    assert set(known_algorithms()) == {"mappo", "ippo", "happo", "hatrpo", "haa2c",
+    assert set(known_algorithms()) == {"mappo", "ippo", "happo", "hatrpo", "haa2c", "ar_mappo",
                                        "iql", "vdn", "qmix", "qplex", "ow_qmix", "cw_qmix"}
 
 
