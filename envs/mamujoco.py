@@ -17,7 +17,7 @@ PKU-MARL/HARL):
 * **Agents** are the package's ``possible_agents`` (``agent_0``, ``agent_1``, ...) in that order.
 * **Actions**: float ``[B, n, act_dim]`` with ``act_dim = max_i dim_i``; agent ``i`` uses its first
   ``act_dims[i]`` entries (the rest is padding and ignored). The boxes are the package's per-agent
-  ``action_space`` (``[-1, 1]`` for most robots, ``[-0.4, 0.4]`` Humanoid, ``[-2, 2]`` Pusher). With
+  ``action_space`` (``[-1, 1]`` for most robots, ``[-0.4, 0.4]`` Humanoid). With
   ``clip_actions=True`` (default) actions are clipped into the box before stepping, as MuJoCo itself clamps
   ``ctrl`` to the actuators' ``ctrlrange`` (so an unbounded Gaussian policy can be used as in HARL); with
   ``clip_actions=False`` an action outside the box raises ``ValueError``.
@@ -35,16 +35,18 @@ PKU-MARL/HARL):
 * **Reward**: the package's shared reward (every agent gets the same number; that number).
 * **Episode ends**: ``terminated`` when the package's ``terminations`` are set (an unhealthy Hopper, Walker2d,
   Ant, Humanoid); ``truncated`` at ``episode_limit`` steps (default: the package's own ``TimeLimit`` —
-  1000, or 50 for Reacher and 100 for Pusher; a different value is passed to it as ``max_episode_steps``).
+  1000, or 50 for Reacher; a different value is passed to it as ``max_episode_steps``).
 * **Seeding**: :meth:`reset` draws one seed per instance from the env's torch generator and calls the
   package's ``reset(seed=s_b)``; automatic resets call ``reset()`` without a seed, so instance ``b``
   continues its own numpy stream. The same seed and actions give the same trajectories, with any ``workers``.
 * **Checkpoints**: the MuJoCo states are not saved; :meth:`load_state_dict` restores the generator and
   restarts every episode (documented approximation of resume).
 
-Not registered: ``CoupledHalfCheetah-1p1`` (gymnasium-robotics 1.4.2 fails on it with mujoco 3:
-``IndexError`` in ``obsk.py`` reading ``data.ten_J``), the single-agent ``agent_conf=None`` tasks, and the
-unlimited ``ManySegment*`` family beyond the few names below (any ``NxK`` works with :class:`MaMuJoCoEnv`).
+Refused (:data:`UNSUPPORTED`, with the reason in the error): ``CoupledHalfCheetah-1p1`` (gymnasium-robotics 1.4.2
+fails on it with mujoco 3: ``IndexError`` in ``obsk.py`` reading ``data.ten_J``) and ``Pusher-3p`` (three joints
+share one label, so the package orders agent 0's observation differently in different instances). Not registered:
+the single-agent ``agent_conf=None`` tasks, and the ``ManySegment*`` family beyond the few names of
+:data:`MAMUJOCO_TASKS` (any ``NxK`` works with :class:`MaMuJoCoEnv`).
 """
 
 from __future__ import annotations
@@ -78,11 +80,18 @@ MAMUJOCO_TASKS: dict[str, tuple[str, ...]] = {
     "HumanoidStandup": ("9|8",),
     "Reacher": ("2x1",),
     "Swimmer": ("2x1",),
-    "Pusher": ("3p",),
     "ManySegmentSwimmer": ("4x2", "10x2"),
     "ManySegmentAnt": ("2x3", "3x2"),
 }
 _PARAMETRIC = ("ManySegmentSwimmer", "ManySegmentAnt")
+# scenarios the package offers but that are refused here, with the reason (gymnasium-robotics 1.4.2, mujoco 3)
+UNSUPPORTED: dict[str, str] = {
+    "CoupledHalfCheetah": "gymnasium-robotics 1.4.2 fails to build it with mujoco 3 (IndexError in obsk.py reading "
+                          "data.ten_J)",
+    "Pusher": "gymnasium-robotics 1.4.2 gives three Pusher joints the same label 'r_wrist_roll_joint' (obsk.py), and "
+              "get_joints_at_kdist orders observations by label from a set, so the order of agent 0's observation "
+              "entries differs between instances (non-deterministic observations)",
+}
 OBS_MODES = ("agent_obsk", "state+id")
 
 
@@ -90,7 +99,7 @@ def require_gymnasium_robotics(env: str | None = None) -> Any:
     """Import ``gymnasium_robotics.mamujoco_v1`` or raise :class:`~seqmarl.envs.MissingExtraError` (an
     ``ImportError``) naming the ``mujoco`` extra."""
     import_extra("mujoco", "mujoco", env)
-    return import_extra("gymnasium_robotics.mamujoco_v1", "mujoco", env)
+    return import_extra("gymnasium_robotics", "mujoco", env).mamujoco_v1
 
 
 @contextlib.contextmanager
@@ -269,6 +278,8 @@ class PettingZooBoxEnv(MultiAgentEnv):
         self._obs: torch.Tensor | None = None
         self._state: torch.Tensor | None = None
         self._slice_done: torch.Tensor | None = None
+        #: the package seeds of the last full reset, one per instance (module docstring, "Seeding")
+        self.instance_seeds: tuple[int, ...] = ()
 
     # --- helpers ------------------------------------------------------------------------------------
     def _buffers(self) -> dict[str, np.ndarray]:
@@ -326,7 +337,8 @@ class PettingZooBoxEnv(MultiAgentEnv):
         backend = self._backend
         if backend is None:
             raise RuntimeError("the environment is closed")
-        backend.reset(seeds.cpu().numpy().astype(np.int64))
+        self.instance_seeds = tuple(int(x) for x in seeds.cpu().tolist())
+        backend.reset(np.asarray(self.instance_seeds, dtype=np.int64))
         self._obs, self._state = self._present(self._tensor("obs"), self._tensor("state"))
 
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -382,7 +394,7 @@ class MaMuJoCoEnv(PettingZooBoxEnv):
         scenario: e.g. ``"HalfCheetah"``, ``"Ant"`` (keys of :data:`MAMUJOCO_TASKS`).
         agent_conf: the package's factorisation, e.g. ``"6x1"``, ``"2x4"``.
         agent_obsk: the package's observation depth ``k`` (``obs="agent_obsk"``; 1 by default as the package).
-        episode_limit: ``None`` = the package's time limit (1000; Reacher 50, Pusher 100).
+        episode_limit: ``None`` = the package's time limit (1000; Reacher 50).
         package_kwargs: extra keyword arguments for the package (e.g. ``ctrl_cost_weight``).
         Others: :class:`PettingZooBoxEnv`.
     """
@@ -393,6 +405,8 @@ class MaMuJoCoEnv(PettingZooBoxEnv):
                  start_method: str = "spawn", clip_actions: bool = True, check_actions: bool = True,
                  package_kwargs: dict[str, Any] | None = None) -> None:
         require_gymnasium_robotics(f"mamujoco/{scenario}-{agent_conf}")
+        if scenario in UNSUPPORTED:
+            raise ValueError(f"MaMuJoCo scenario {scenario!r} is not supported: {UNSUPPORTED[scenario]}")
         if scenario not in MAMUJOCO_TASKS:
             raise ValueError(f"unknown MaMuJoCo scenario {scenario!r}; known scenarios: {sorted(MAMUJOCO_TASKS)}")
         if not isinstance(agent_conf, str):

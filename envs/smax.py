@@ -12,7 +12,7 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
 ``heuristic_enemy_smax_env.py``, ``jaxmarl/environments/multi_agent_env.py``):
 
 * **Package environment**: ``jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name),
-  max_steps=episode_limit, ...)``: our agents are the allies (``ally_0``, ...), the enemies follow jaxmarl's
+  max_steps=episode_limit - 1, ...)``: our agents are the allies (``ally_0``, ...), the enemies follow jaxmarl's
   heuristic policy (``attack_mode="closest"``).
 * **Batching**: ``reset`` and ``step`` of all ``B`` environments are one ``jax.jit`` of a ``jax.vmap``; the
   outputs reach torch through DLPack without copies (``torch.from_dlpack``; on a CUDA torch device they are
@@ -32,7 +32,10 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
 * **Reward**: the allies' team reward (the package gives every ally the same: normalised enemy health lost,
   plus ``won_battle_bonus`` = 1 for a win).
 * **Episode ends**: ``terminated`` when either team is wiped out (``info["battle_won"]`` says whether the
-  allies won); ``truncated`` at ``episode_limit`` (default 100, the package's ``max_steps``).
+  allies won); ``truncated`` at ``episode_limit`` steps. jaxmarl tests ``step >= max_steps`` *before* counting
+  the step being taken, so its episodes time out after ``max_steps + 1`` steps: the package is built with
+  ``max_steps = episode_limit - 1``, and the default ``episode_limit = 101`` is the package's default
+  ``max_steps = 100``.
 * **Checkpoints**: :meth:`state_dict` holds the jax states as numpy arrays, so a resume is exact.
 """
 
@@ -80,10 +83,11 @@ class _Compiled:
         jax, jnp, jaxmarl = require_jaxmarl()
         from jaxmarl.environments.smax import map_name_to_scenario
 
-        penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name), max_steps=limit,
+        penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name), max_steps=limit - 1,
                             observation_type=observation_type, attack_mode=attack_mode, enemy_shoots=enemy_shoots,
                             **(package_kwargs or {}))
         self.penv = penv
+        self.device = jax.devices("cpu")[0]
         agents, B = tuple(penv.agents), int(num_envs)
         n_allies = len(agents)
 
@@ -122,6 +126,9 @@ class _Compiled:
         def batched_reset(root: Any) -> tuple[Any, Any, dict]:
             keys = jax.random.split(root, B + 1)
             state, out = jax.vmap(reset_one)(keys[1:])
+            # strong dtypes: a weakly typed leaf (the heuristic enemy's state) would make step() recompile once
+            # the step's own, strongly typed, output comes back in
+            state = jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), state)
             return keys[0], state, out
 
         def batched_step(root: Any, state: Any, actions: Any) -> tuple:
@@ -145,7 +152,8 @@ class SMAXEnv(MultiAgentEnv):
     Args:
         map_name: a key of jaxmarl's ``MAP_NAME_TO_SCENARIO`` (:data:`SMAX_MAPS`).
         num_envs, device, seed, check_actions: as every :class:`MultiAgentEnv`.
-        episode_limit: the package's ``max_steps`` (default 100).
+        episode_limit: steps before truncation (default 101 = the package's ``max_steps=100`` plus one, see the
+            module docstring; must be >= 2).
         observation_type: ``"unit_list"`` (default) or ``"conic"`` (the package's two kinds).
         attack_mode: the heuristic enemy's targeting, ``"closest"`` or ``"random"``.
         enemy_shoots: whether the heuristic enemy attacks.
@@ -153,7 +161,7 @@ class SMAXEnv(MultiAgentEnv):
     """
 
     def __init__(self, map_name: str, num_envs: int = 1, device: str | torch.device | None = "cpu",
-                 seed: int | None = None, episode_limit: int = 100, observation_type: str = "unit_list",
+                 seed: int | None = None, episode_limit: int = 101, observation_type: str = "unit_list",
                  attack_mode: str = "closest", enemy_shoots: bool = True, check_actions: bool = True,
                  package_kwargs: dict[str, Any] | None = None) -> None:
         jax, jnp, _ = require_jaxmarl(f"smax/{map_name}")
@@ -165,7 +173,7 @@ class SMAXEnv(MultiAgentEnv):
             raise ValueError(f"observation_type must be 'unit_list' or 'conic', got {observation_type!r}")
         if attack_mode not in ("closest", "random"):
             raise ValueError(f"attack_mode must be 'closest' or 'random', got {attack_mode!r}")
-        limit = _check_int(episode_limit, "episode_limit", 1)
+        limit = _check_int(episode_limit, "episode_limit", 2)
         self.map_name = map_name
         self._jax, self._jnp = jax, jnp
         b = _check_int(num_envs, "num_envs", 1)
@@ -192,6 +200,8 @@ class SMAXEnv(MultiAgentEnv):
         self._in_step = False
         self._won: torch.Tensor | None = None
         self._final_active: torch.Tensor | None = None
+        #: the integer of the last full reset's ``PRNGKey`` (module docstring, "Keys")
+        self.root_seed: int | None = None
 
     def _torch(self, out: dict) -> dict[str, torch.Tensor]:
         return {k: _to_torch(v, self.device) for k, v in out.items()}
@@ -203,16 +213,19 @@ class SMAXEnv(MultiAgentEnv):
             assert self._done is not None and self._next is not None
             if not torch.equal(mask.to(self._done.device), self._done):
                 raise RuntimeError("internal error: battles ended by jaxmarl differ from the episodes ended by the "
-                                   "protocol (episode_limit must equal the package's max_steps)")
+                                   "protocol (the package's max_steps must be episode_limit - 1)")
             self._cur = self._next
             return
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator, device=self.device).item())
-        self._root, self._jstate, out = self._fns.reset(self._jax.random.PRNGKey(seed))
+        self.root_seed = seed
+        # a committed key: outputs are then committed like the step's own, and step() compiles only once
+        root = self._jax.device_put(self._jax.random.PRNGKey(seed), self._fns.device)
+        self._root, self._jstate, out = self._fns.reset(root)
         self._cur = self._torch(out)
 
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         jnp = self._jnp
-        act = jnp.from_dlpack(actions.detach().to("cpu", torch.int32).contiguous())
+        act = self._jax.device_put(jnp.from_dlpack(actions.detach().to("cpu", torch.int32).contiguous()), self._fns.device)
         (self._root, self._jstate, final, nxt, reward, done, terminated, won) = self._fns.step(
             self._root, self._jstate, act)
         self._cur = self._torch(final)
@@ -269,11 +282,12 @@ class SMAXEnv(MultiAgentEnv):
         if state["root"] is None:
             return
         # rebuild the pytree structure from a reset, then put the saved leaves in
-        _, template, _ = self._fns.reset(jax.random.PRNGKey(0))
+        dev = self._fns.device
+        _, template, _ = self._fns.reset(jax.device_put(jax.random.PRNGKey(0), dev))
         treedef = jax.tree.structure(template)
-        self._jstate = jax.tree.unflatten(treedef, [jnp.asarray(t.numpy(), dtype=ref.dtype)
-                                                    for t, ref in zip(state["leaves"], jax.tree.leaves(template))])
-        self._root = jnp.asarray(state["root"].numpy().astype(np.uint32))
+        self._jstate = jax.device_put(jax.tree.unflatten(treedef, [jnp.asarray(t.numpy(), dtype=ref.dtype) for t, ref
+                                                                   in zip(state["leaves"], jax.tree.leaves(template))]), dev)
+        self._root = jax.device_put(jnp.asarray(state["root"].numpy().astype(np.uint32)), dev)
         # recompute the current observation of the restored states
         self._cur = self._torch(self._observe_states(self._jstate))
         self._in_step = False
@@ -293,7 +307,7 @@ def registry_entries() -> dict[str, Any]:
 
 def _factory(map_name: str) -> Any:
     def factory(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
-                episode_limit: int = 100, observation_type: str = "unit_list", attack_mode: str = "closest",
+                episode_limit: int = 101, observation_type: str = "unit_list", attack_mode: str = "closest",
                 enemy_shoots: bool = True, package_kwargs: dict[str, Any] | None = None) -> SMAXEnv:
         return SMAXEnv(map_name, num_envs=num_envs, device=device, seed=seed, episode_limit=episode_limit,
                        observation_type=observation_type, attack_mode=attack_mode, enemy_shoots=enemy_shoots,

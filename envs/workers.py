@@ -262,6 +262,8 @@ class WorkerPool(VectorBackend):
         if start_method not in mp.get_all_start_methods():
             raise ValueError(f"start_method must be one of {mp.get_all_start_methods()}, got {start_method!r}")
         ctx = mp.get_context(start_method)
+        if start_method == "forkserver":  # the server imports this module once; workers then fork from it
+            ctx.set_forkserver_preload(["seqmarl.envs.workers"])
         _, nbytes = _layout(self.fields, self.num_envs)
         # A RawArray lives in an already-unlinked file (no name to leak, no resource-tracker entry) and is
         # handed to the children at start-up.
