@@ -289,6 +289,12 @@ def _joint_log_probs(agent: "OnPolicyAgent", batch: Batch, idx: Tensor | slice) 
     return agent.actors.log_prob(obs, actions, avail, order=order)
 
 
+def joint_ratio(new_log_probs: Tensor, old_log_probs: Tensor) -> Tensor:
+    """The joint ratio ``R = prod_i r^i = exp(sum_i (log pi^i - log pi^i_old))``: ``[m, n]`` per-agent
+    (conditional) log-probs -> ``[m]``."""
+    return torch.exp((new_log_probs - old_log_probs).sum(-1))
+
+
 def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     """AR-MAPPO: PPO clip on the JOINT ratio ``R = exp(sum_i (log pi^i - log pi^i_old))`` against the centralised
     advantage, entropy bonus ``c_H * sum_i H^i`` (conditional entropies of the taken earlier actions). Epochs and
@@ -306,7 +312,7 @@ def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             else:
                 new_lp = actors.log_prob(obs, actions, avail, order=order)
                 ents = actors.entropy(obs, avail, order=order, actions=actions)
-            ratio = torch.exp((new_lp - batch.old_log_probs[idx]).sum(-1))  # [m]
+            ratio = joint_ratio(new_lp, batch.old_log_probs[idx])  # [m]
             adv = _adv(agent, batch.advantages[idx, 0])  # centralised: every agent's column is the same
             objective = ppo_clip_objective(ratio, adv, cfg.clip)
             entropy = ents.sum(-1).mean()
