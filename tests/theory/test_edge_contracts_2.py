@@ -80,3 +80,59 @@ def test_given_kl_reports_the_kl_of_every_row():
     np.testing.assert_allclose(kl, true_kl, atol=1e-10)
     assert kl[0] == 0.0 and mu[0] == 0.0
     np.testing.assert_allclose(kl[1:], t[1:], rtol=1e-8)
+
+
+def test_game_size_error_states_the_gib_needed():
+    """Below 2^1000 bytes the message gives the GiB figure: 2^40 joint actions x 1 state need 16 * 2^40 bytes."""
+    from seqmarl.theory.games import check_game_size
+
+    with pytest.raises(ValueError, match=r"16,384\.0 GiB"):
+        check_game_size(1, (2**40,), "big game")
+
+
+def test_random_game_is_named_by_its_shape():
+    game = games.random_game(np.random.default_rng(0), n_agents=2, n_actions=3, n_states=2, gamma=0.5)
+    assert game.name.startswith("random")
+
+
+def test_decreasing_root_clamps_at_both_bounds():
+    """A root beyond the search interval is clamped to the bound (and found without looping)."""
+    from seqmarl.theory.trust_region import _decreasing_root
+
+    calls = {"n": 0}
+
+    def counted(value):
+        def f(y):
+            calls["n"] += 1
+            if calls["n"] > 10_000:
+                raise RuntimeError("bracket expansion does not stop")
+            return value
+        return f
+
+    assert _decreasing_root(counted(1.0), start=0.0) == 690.0  # f > 0 everywhere: the root is beyond hi
+    calls["n"] = 0
+    assert _decreasing_root(counted(-1.0), start=0.0) == -690.0
+    assert _decreasing_root(lambda y: 3.0 - y, start=0.0) == pytest.approx(3.0, abs=1e-12)
+
+
+def test_curvature_bound_of_a_cell_is_second_order_tight():
+    """The curvature bound of a small cell (radius rho) exceeds the cell's true maximum by at most
+    2 M rho^2 (M = n (n - 1) span / 4): it is a Taylor bound, not just some upper bound."""
+    from seqmarl.theory import optima
+
+    rng = np.random.default_rng(3)
+    payoff = rng.normal(size=(3, 3))
+    poly = optima._SymmetricPolynomial(payoff)
+    span = float(payoff.max() - payoff.min())
+    centre = np.array([0.3, 0.5, 0.2])
+    for rho in (1e-1, 1e-2):
+        verts = centre + rho / 2 * (np.eye(3) - 1.0 / 3.0)  # a small simplex around the centre
+        cells = verts[None]
+        values, grads = poly.value_and_grad(cells.mean(axis=1))
+        bound = optima._cell_bounds(poly, cells, values, grads, span)[1, 0]
+        w = rng.dirichlet(np.ones(3), size=4000)
+        inside = np.vstack([w @ verts, verts])  # points of the cell, its vertices included
+        true_max = float(np.max(np.einsum("ca,cb,ab->c", inside, inside, payoff)))
+        radius = float(np.abs(verts - verts.mean(axis=0)).sum(axis=1).max())
+        m = 2 * 1 * span / 4.0
+        assert true_max - 1e-12 <= bound <= true_max + 2 * m * radius**2 + 1e-12
