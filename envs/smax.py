@@ -132,8 +132,20 @@ class _Compiled:
             return keys[0], state, out
 
         def batched_step(root: Any, state: Any, actions: Any) -> tuple:
+            """One float32 and one bool array for all outputs (two DLPack hand-overs per step instead of twelve;
+            :meth:`unpack` cuts them into views)."""
             keys = jax.random.split(root, B + 1)
-            return (keys[0],) + jax.vmap(step_one)(keys[1:], state, actions)
+            state, final, nxt, reward, done, terminated, won = jax.vmap(step_one)(keys[1:], state, actions)
+            floats = jnp.concatenate([final["obs"].reshape(B, -1), final["state"], nxt["obs"].reshape(B, -1),
+                                      nxt["state"], reward[:, None]], axis=1)
+            bools = jnp.concatenate([final["avail"].reshape(B, -1), final["active"], nxt["avail"].reshape(B, -1),
+                                     nxt["active"], done[:, None], terminated[:, None], won[:, None]], axis=1)
+            return keys[0], state, floats, bools
+
+        n_actions = int(penv.action_spaces[agents[0]].n)
+        self.float_split = [n_allies * int(penv.obs_size), int(penv.state_size)] * 2 + [1]
+        self.bool_split = [n_allies * n_actions, n_allies] * 2 + [1, 1, 1]
+        self.shapes = (B, n_allies, int(penv.obs_size), n_actions)
 
         self.reset = jax.jit(batched_reset)
         self.step = jax.jit(batched_step)
@@ -206,6 +218,15 @@ class SMAXEnv(MultiAgentEnv):
     def _torch(self, out: dict) -> dict[str, torch.Tensor]:
         return {k: _to_torch(v, self.device) for k, v in out.items()}
 
+    def _unpack(self, floats: Any, bools: Any) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Views of the step's two arrays (layout of ``_Compiled.batched_step``)."""
+        b, n, o, a = self._fns.shapes
+        fo, fs, no, ns, rew = torch.split(_to_torch(floats, self.device), self._fns.float_split, dim=1)
+        fa, fact, na, nact, done, term, won = torch.split(_to_torch(bools, self.device), self._fns.bool_split, dim=1)
+        final = {"obs": fo.view(b, n, o), "state": fs, "avail": fa.view(b, n, a), "active": fact}
+        nxt = {"obs": no.view(b, n, o), "state": ns, "avail": na.view(b, n, a), "active": nact}
+        return final, nxt, rew[:, 0], done[:, 0], term[:, 0], won[:, 0], rew
+
     # --- protocol hooks -----------------------------------------------------------------------------
     def _reset_where(self, mask: torch.Tensor) -> None:
         if self._in_step:  # the jitted step already restarted the battles that ended
@@ -226,15 +247,14 @@ class SMAXEnv(MultiAgentEnv):
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         jnp = self._jnp
         act = self._jax.device_put(jnp.from_dlpack(actions.detach().to("cpu", torch.int32).contiguous()), self._fns.device)
-        (self._root, self._jstate, final, nxt, reward, done, terminated, won) = self._fns.step(
-            self._root, self._jstate, act)
-        self._cur = self._torch(final)
-        self._final_active = self._cur["active"]
-        self._next = self._torch(nxt)
-        self._won = _to_torch(won, self.device)
-        self._done = _to_torch(done, self.device)
+        self._root, self._jstate, floats, bools = self._fns.step(self._root, self._jstate, act)
+        final, nxt, reward, done, terminated, won, _ = self._unpack(floats, bools)
+        self._cur = final
+        self._final_active = final["active"]
+        self._next = nxt
+        self._won, self._done = won, done
         self._in_step = True
-        return _to_torch(reward, self.device), _to_torch(terminated, self.device)
+        return reward, terminated
 
     def _observe(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._cur is None:

@@ -1,0 +1,293 @@
+"""Raw package speed vs the trainer's collection speed on the real-package adapters (issue 8).
+
+    python benchmarks/collector_bench.py [--out PATH] [--repeats R] [--quick]
+
+For every case whose package is installed, two rates in environment transitions per second (summed over the batch),
+measured in this script, with the same batch size ``B`` and worker count ``W``:
+
+* ``raw``: the package stepped directly with uniformly random (available) actions — no seqmarl code at all.
+  MaMuJoCo: ``B`` ``mamujoco_v1.parallel_env`` objects stepped in a loop (``W = 0``), or ``W`` processes each
+  stepping its ``B / W`` instances independently (no communication: the package's throughput on ``W`` cores, an
+  upper bound); SMAX: ``jax.jit(jax.vmap(env.step))`` with masked random actions drawn in jax, its outputs
+  (observations, world state, reward, done) waited for every step as a learner must; MPE: ``B``
+  ``mpe2`` parallel envs in a loop; VMAS: ``vmas.make_env(num_envs=B)`` stepped with random torch actions.
+* ``collector``: ``seqmarl.envs.make(name, num_envs=B, workers=W)`` driven by ``seqmarl.algos.Trainer.collect``
+  with a MAPPO agent (default networks): policy sampling, centralised values of the state and of the final state,
+  the rollout buffer — everything of a training iteration except the update.
+
+``ratio = collector / raw`` (target >= 0.8). Each rate is the median of ``--repeats`` timed runs after a warm-up
+(JIT compilation excluded), raw and collector runs interleaved so that a load change on a shared machine hits
+both. Writes JSON (default ``benchmarks/results/collector_bench.json``) and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "collector_bench.json"
+
+
+def _available(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# raw package loops
+# ---------------------------------------------------------------------------------------------------
+def _mamujoco_loop(scenario: str, conf: str, k: int, steps: int, seed: int, start: Any = None) -> float:
+    """Step ``k`` package instances ``steps`` times with random actions; returns the seconds taken."""
+    from gymnasium_robotics import mamujoco_v1
+
+    envs_ = [mamujoco_v1.parallel_env(scenario, conf) for _ in range(k)]
+    rng = np.random.default_rng(seed)
+    for i, e in enumerate(envs_):
+        e.reset(seed=seed + i)
+    agents = envs_[0].possible_agents
+    boxes = [envs_[0].action_space(a) for a in agents]
+    if start is not None:
+        start.wait()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        for e in envs_:
+            _, _, term, trunc, _ = e.step({a: rng.uniform(box.low, box.high).astype(np.float32)
+                                           for a, box in zip(agents, boxes)})
+            if any(term.values()) or any(trunc.values()):
+                e.reset()
+    return time.perf_counter() - t0
+
+
+def _mamujoco_worker(args: tuple) -> float:
+    scenario, conf, k, steps, seed, start = args
+    return _mamujoco_loop(scenario, conf, k, steps, seed, start)
+
+
+class RawMaMuJoCo:
+    def __init__(self, scenario: str, conf: str, num_envs: int, workers: int) -> None:
+        self.scenario, self.conf, self.b, self.w = scenario, conf, num_envs, workers
+        if workers:
+            ctx = mp.get_context("spawn")
+            self.pool = ctx.Pool(workers)
+            self.manager = ctx.Manager()
+
+    def run(self, steps: int) -> float:
+        if not self.w:
+            return self.b * steps / _mamujoco_loop(self.scenario, self.conf, self.b, steps, 0)
+        sizes = [len(s) for s in np.array_split(np.arange(self.b), self.w)]
+        start = self.manager.Barrier(self.w)
+        times = self.pool.map(_mamujoco_worker, [(self.scenario, self.conf, k, steps, 100 * i, start)
+                                                 for i, k in enumerate(sizes)])
+        return self.b * steps / max(times)
+
+    def close(self) -> None:
+        if self.w:
+            self.pool.close()
+            self.pool.join()
+            self.manager.shutdown()
+
+
+class RawSMAX:
+    def __init__(self, map_name: str, num_envs: int, workers: int) -> None:
+        import jax
+        import jax.numpy as jnp
+        import jaxmarl
+        from jaxmarl.environments.smax import map_name_to_scenario
+
+        penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name))
+        agents = penv.agents
+        self.b = num_envs
+
+        def one(key, state):
+            k_act, k_step = jax.random.split(key)
+            avail = penv.get_avail_actions(state)
+            keys = jax.random.split(k_act, len(agents))
+            acts = {a: jax.random.categorical(keys[i], jnp.where(avail[a] > 0, 0.0, -1e9)) for i, a in enumerate(agents)}
+            obs, state, reward, dones, _ = penv.step(k_step, state, acts)
+            # the package's outputs are returned (and waited for), else XLA would skip computing the observations
+            return state, (jnp.stack([obs[a] for a in agents]), obs["world_state"], reward[agents[0]], dones["__all__"])
+
+        dev = jax.devices("cpu")[0]
+        self.jax = jax
+        self.step = jax.jit(jax.vmap(one))
+        self.split = jax.jit(lambda k: jax.random.split(k, num_envs + 1))
+        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(0), num_envs + 1), dev)
+        _, self.state = jax.jit(jax.vmap(penv.reset))(keys[1:])
+        self.state = jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), self.state)
+        self.root = keys[0]
+        self.run(2)  # compile
+
+    def run(self, steps: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            keys = self.split(self.root)
+            self.root = keys[0]
+            self.state, outputs = self.step(keys[1:], self.state)
+            self.jax.block_until_ready(outputs)  # a learner reads every step's outputs before acting again
+        return self.b * steps / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        pass
+
+
+class RawMPE:
+    def __init__(self, scenario: str, num_envs: int, workers: int) -> None:
+        import importlib
+
+        module = importlib.import_module("mpe2.simple_spread_v3") if scenario == "simple_spread" else None
+        if module is None:
+            raise ValueError(scenario)
+        self.envs = [module.parallel_env(N=3, local_ratio=0.5, max_cycles=25, continuous_actions=False) for _ in range(num_envs)]
+        for i, e in enumerate(self.envs):
+            e.reset(seed=i)
+        self.rng = np.random.default_rng(0)
+        self.b = num_envs
+
+    def run(self, steps: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            for e in self.envs:
+                if not e.agents:
+                    e.reset()
+                e.step({a: int(self.rng.integers(e.action_space(a).n)) for a in e.agents})
+        return self.b * steps / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        pass
+
+
+class RawVMAS:
+    def __init__(self, scenario: str, num_envs: int, workers: int) -> None:
+        import vmas
+
+        # discrete actions: the MAPPO agent's Gaussian samples would leave VMAS's boxes (the vmas adapter refuses them)
+        self.env = vmas.make_env(scenario, num_envs=num_envs, device="cpu", continuous_actions=False, max_steps=100, seed=0)
+        self.env.reset()
+        self.gen = torch.Generator().manual_seed(0)
+        self.b = num_envs
+
+    def run(self, steps: int) -> float:
+        env = self.env
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            actions = [torch.randint(0, space.n, (self.b,), generator=self.gen) for space in env.action_space.spaces]
+            _, _, dones, _ = env.step(actions)
+            for i in torch.nonzero(dones).flatten().tolist():
+                env.reset_at(i)
+        return self.b * steps / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# the collector path
+# ---------------------------------------------------------------------------------------------------
+class Collector:
+    def __init__(self, name: str, num_envs: int, workers: int, rollout: int, kwargs: dict) -> None:
+        from seqmarl import envs
+        from seqmarl.algos import Trainer, TrainerConfig, make_agent
+
+        extra = dict(kwargs)
+        if workers:
+            extra["workers"] = workers
+        self.env = envs.make(name, num_envs=num_envs, seed=0, **extra)
+        agent = make_agent("mappo", self.env.spec, seed=0)
+        self.trainer = Trainer(self.env, agent, TrainerConfig(total_steps=10**9, rollout_length=rollout, progress=False,
+                                                              tensorboard=False), seed=0)
+        self.b, self.rollout = num_envs, rollout
+        self.trainer.collect()  # warm-up: reset, JIT compilation, buffer allocation
+
+    def run(self, steps: int) -> float:
+        rounds = max(1, steps // self.rollout)
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            self.trainer.collect()
+        return self.b * self.rollout * rounds / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        close = getattr(self.env, "close", None)
+        if close is not None:
+            close()
+
+
+# name, registry kwargs, raw builder, B, W, steps per timed run
+def cases(quick: bool) -> list[tuple[str, dict, Callable[[int, int], Any], int, int, int, str]]:
+    out = []
+    if _available("gymnasium_robotics"):
+        for scenario, conf in (("HalfCheetah", "6x1"), ("Ant", "2x4")):
+            for b, w in ((8, 0), (8, 2)):
+                out.append((f"mamujoco/{scenario}-{conf}", {},
+                            (lambda s, c: (lambda b_, w_: RawMaMuJoCo(s, c, b_, w_)))(scenario, conf), b, w,
+                            64 if quick else 128, "gymnasium_robotics"))
+    if _available("jaxmarl"):
+        for b in ((64,) if quick else (64, 256)):
+            out.append(("smax/3m", {}, lambda b_, w_: RawSMAX("3m", b_, w_), b, 0, 32 if quick else 64, "jaxmarl"))
+    from seqmarl import envs
+
+    names = set(envs.known_envs())
+    if "mpe/simple_spread" in names and _available("mpe2"):
+        out.append(("mpe/simple_spread", {}, lambda b_, w_: RawMPE("simple_spread", b_, w_), 32, 0, 50, "mpe2"))
+    if "vmas/balance" in names and _available("vmas"):
+        out.append(("vmas/balance", {"continuous_actions": False}, lambda b_, w_: RawVMAS("balance", b_, w_), 256, 0, 50,
+                    "vmas"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer steps and cases (a smoke run)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = []
+    for name, kwargs, raw_builder, b, w, steps, package in cases(args.quick):
+        print(f"{name} B={b} W={w} ...", file=sys.stderr, flush=True)
+        raw = raw_builder(b, w)
+        coll = Collector(name, b, w, rollout=min(steps, 64), kwargs=kwargs)
+        raw.run(max(steps // 4, 2))  # warm-up
+        raw_rates, coll_rates = [], []
+        for _ in range(args.repeats):
+            raw_rates.append(raw.run(steps))
+            coll_rates.append(coll.run(steps))
+        raw.close()
+        coll.close()
+        r, c = statistics.median(raw_rates), statistics.median(coll_rates)
+        rows.append({"env": name, "package": package, "num_envs": b, "workers": w, "raw_steps_per_s": round(r, 1),
+                     "collector_steps_per_s": round(c, 1), "ratio": round(c / r, 3),
+                     "raw_runs": [round(x, 1) for x in raw_rates], "collector_runs": [round(x, 1) for x in coll_rates]})
+    result = {
+        "benchmark": "collector_bench",
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+                    "cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]},
+        "repeats": args.repeats,
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| env | B | W | raw steps/s | collector steps/s | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        print(f"| {row['env']} | {row['num_envs']} | {row['workers']} | {row['raw_steps_per_s']:.0f} | "
+              f"{row['collector_steps_per_s']:.0f} | {row['ratio']:.2f} |")
+    print(f"(load average {result['machine']['load_average_1m']:.1f} on {os.cpu_count()} CPUs; written to {args.out})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
