@@ -31,7 +31,9 @@ Conventions (and their sources):
   ``info["agent_rewards"]``.
 * **Episode end**: ``terminated`` is the scenario's ``done()`` (e.g. balance: the package or line touched the floor,
   or the package reached its goal); an episode reaching ``max_steps`` (the ``episode_limit``) is ``truncated``
-  (VMAS's ``terminated_truncated=True`` split of ``Environment.done``; never both flags at once here).
+  (VMAS's ``terminated_truncated=True`` split of ``Environment.done``; never both flags at once here). Ended worlds
+  are reset with ``env.reset_at(index)``, one call per world (each touches the whole batch), or with one
+  ``env.reset()`` when every world ended in the same step (as TorchRL's ``VmasEnv._reset`` does).
 * **Actions**: ``continuous_actions=True`` (default): each agent's ``Box(-u_range, u_range)`` (plus ``[0, 1]``
   communication dimensions for speaking agents). ``False``: VMAS's ``Discrete`` space (the flattened product of
   the per-dimension choices, 9 for a 2-D holonomic agent); every action is available.
@@ -177,7 +179,10 @@ class VmasEnv(MultiAgentEnv):
         idx = torch.nonzero(mask).flatten().tolist()  # one host synchronisation per step
         if not idx:
             return
-        for i in idx:
+        if len(idx) == self.num_envs:  # every world ended (e.g. a common time limit): one vectorised reset
+            self._obs_list = list(env.reset())
+            return
+        for i in idx:  # VMAS resets one world per call; each call touches the whole batch
             env.reset_at(i, return_observations=False)
         self._obs_list = list(env.get_from_scenario(get_observations=True, get_rewards=False, get_infos=False,
                                                     get_dones=False)[0])

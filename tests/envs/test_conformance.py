@@ -11,11 +11,17 @@ least one action per agent), terminated/truncated disjoint and truncation at the
 returned tensors for environments that did not end, ``episode_return``/``episode_length`` against an independent
 running sum, the elapsed counter reset on auto-reset, seeding determinism (two builds, and ``reset(seed)`` replay),
 the device of every tensor (cpu; cuda when available), and rejection of malformed actions.
+
+Cost control (``make test`` must stay short; some simulators JIT-compile per scenario, ~20 s each): every name of
+the cheap families (:data:`FULL_FAMILIES`) and one representative of every other family get the full checks; the
+other names of those families are only built (``test_builds``), so every registered name appears.
+``SEQMARL_CONFORMANCE=all`` runs the full checks on every name.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import pytest
@@ -25,6 +31,28 @@ from seqmarl import envs
 from seqmarl.envs import MissingExtraError
 
 NAMES = envs.known_envs()
+# families (the part of a name before "/", "" for none) cheap enough to check every name in full
+FULL_FAMILIES = {"", "matrix", "gaussian", "mpe", "vmas", "mamujoco"}
+# the representative of a costly family (the first name in sorted order when absent or not registered)
+PREFERRED = {"smax": "smax/3m", "smac": "smac/3m", "smacv2": "smacv2/protoss_5_vs_5"}
+
+
+def _family(name: str) -> str:
+    return name.split("/", 1)[0] if "/" in name else ""
+
+
+def _full_names(names: list[str]) -> list[str]:
+    if os.environ.get("SEQMARL_CONFORMANCE", "") == "all":
+        return list(names)
+    chosen = [n for n in names if _family(n) in FULL_FAMILIES]
+    for family in sorted({_family(n) for n in names} - FULL_FAMILIES):
+        members = [n for n in names if _family(n) == family]
+        chosen.append(PREFERRED[family] if PREFERRED.get(family) in members else members[0])
+    return sorted(chosen)
+
+
+FULL = _full_names(NAMES)
+LIGHT = [n for n in NAMES if n not in FULL]
 SHORT_LIMIT = 6
 NUM_ENVS = 3
 LIMIT_KEYWORDS = ("episode_limit", "max_cycles", "max_steps")
@@ -151,13 +179,13 @@ def _rollout_contract(name: str, device: str) -> None:
         assert ended >= NUM_ENVS, "every environment should have ended at least one episode"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_rollout_contract_cpu(name: str) -> None:
     _rollout_contract(name, "cpu")
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_rollout_contract_cuda(name: str) -> None:
     if not torch.cuda.is_available():
         pytest.skip("CUDA is not available")
@@ -185,7 +213,7 @@ def _assert_same(a: list[tuple[torch.Tensor, ...]], b: list[tuple[torch.Tensor, 
             assert torch.equal(u, v), f"{what}: step {t}, field {k} differs"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_seeding_determinism(name: str) -> None:
     steps = 2 * SHORT_LIMIT + 2
     first = build(name, num_envs=2, seed=5)
@@ -197,7 +225,7 @@ def test_seeding_determinism(name: str) -> None:
     _assert_same(run_a, run_c, "reset(seed=5) replay")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FULL)
 def test_malformed_actions_are_rejected(name: str) -> None:
     env = build(name, num_envs=2, seed=0)
     step = env.reset()
@@ -216,8 +244,21 @@ def test_malformed_actions_are_rejected(name: str) -> None:
     env.step(good)  # still usable
 
 
+@pytest.mark.parametrize("name", LIGHT or ["(none)"])
+def test_builds(name: str) -> None:
+    """The names of costly families beyond their representative: built with the common keywords and a sane spec
+    (no reset: JIT-compiled simulators compile there, ~20 s per scenario)."""
+    if name == "(none)":
+        pytest.skip("every registered name gets the full checks")
+    env = build(name, num_envs=2, seed=0)
+    assert isinstance(env, envs.MultiAgentEnv) and isinstance(env.spec, envs.EnvSpec)
+    assert env.num_envs == 2 and env.device == torch.device("cpu") and repr(env)
+
+
 def test_every_registered_name_is_covered() -> None:
     assert NAMES == envs.known_envs() and len(NAMES) >= 8
+    assert sorted(FULL + LIGHT) == NAMES and not set(FULL) & set(LIGHT)
+    assert {_family(n) for n in FULL} == {_family(n) for n in NAMES}  # one full representative per family at least
     assert {"mpe/simple_spread", "mpe/simple_reference", "mpe/simple_speaker_listener", "vmas/balance",
             "vmas/transport", "vmas/navigation", "vmas/wheel"} <= set(NAMES)
 

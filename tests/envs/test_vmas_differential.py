@@ -69,10 +69,12 @@ def test_adapter_matches_vmas_exactly(scenario: str, continuous: bool) -> None:
         assert torch.equal(step.info["final_obs"], _stack(obs, width))
         assert torch.equal(step.info["final_state"], torch.cat([o.float() for o in obs], dim=1))
         done = terminated | truncated
-        for i in torch.nonzero(done).flatten().tolist():
-            ref.reset_at(i)
-            ended += 1
-        if bool(done.any()):
+        ended += int(done.sum())
+        if bool(done.all()):  # every world ended together: one vectorised reset
+            obs = ref.reset()
+        elif bool(done.any()):
+            for i in torch.nonzero(done).flatten().tolist():
+                ref.reset_at(i)
             obs = ref.get_from_scenario(get_observations=True, get_rewards=False, get_infos=False, get_dones=False)[0]
         assert torch.equal(step.obs, _stack(obs, width)), f"step {t}: observations after auto-reset"
         if not continuous:
