@@ -22,6 +22,10 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
   ``keys[b]`` exactly as the package's own auto-resetting ``env.step(keys[b], state, actions)`` does:
   ``k_step, k_reset = split(keys[b])``, ``step_env(k_step, ...)``, ``reset(k_reset)`` — so a trajectory equals
   the package's (tested in ``tests/envs/test_smax_differential.py``).
+* **Compilation**: one ``jit`` per (map, ``B``, options), shared by all :class:`SMAXEnv` s of the process; jax's
+  persistent compilation cache is switched on (:func:`enable_compilation_cache`: ``~/.cache/seqmarl/jax`` unless a
+  cache directory is configured already; ``SEQMARL_JAX_CACHE=0`` opts out), so later processes skip the 10-30 s
+  compile of a step.
 * **Observations** ``[B, n, obs_dim]``: the allies' observations (``observation_type="unit_list"`` by
   default); **state** ``[B, state_dim]``: the package's ``world_state`` (``get_world_state``), for the critic.
 * **Actions**: discrete, ``n_actions = 5 + n_enemies`` (0-3 move, 4 stop, then attack enemy ``j``);
@@ -42,6 +46,7 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -69,6 +74,22 @@ def require_jaxmarl(env: str | None = None) -> tuple[Any, Any, Any]:
     return jax, jnp, jaxmarl
 
 
+def enable_compilation_cache(jax: Any) -> str | None:
+    """Turn on jax's persistent compilation cache (compiling a SMAX step takes 10-30 s on a small CPU; the cache
+    makes later processes load it instead) in ``$SEQMARL_JAX_CACHE_DIR`` or ``~/.cache/seqmarl/jax`` — unless the
+    user configured a cache directory already or set ``SEQMARL_JAX_CACHE=0``. Returns the directory in use."""
+    current = getattr(jax.config, "jax_compilation_cache_dir", None)
+    if current or os.environ.get("SEQMARL_JAX_CACHE", "1") == "0":
+        return current or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.environ.get("SEQMARL_JAX_CACHE_DIR") or os.path.join(base, "seqmarl", "jax")
+    try:
+        jax.config.update("jax_compilation_cache_dir", path)
+    except Exception:  # noqa: BLE001 - an older jax without the option: just compile
+        return None
+    return path
+
+
 def _to_torch(x: Any, device: torch.device) -> torch.Tensor:
     t = torch.from_dlpack(x)
     return t if device.type == "cpu" else t.to(device)
@@ -82,6 +103,8 @@ class _Compiled:
                  enemy_shoots: bool, package_kwargs: dict[str, Any] | None = None) -> None:
         jax, jnp, jaxmarl = require_jaxmarl()
         from jaxmarl.environments.smax import map_name_to_scenario
+
+        enable_compilation_cache(jax)
 
         penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name), max_steps=limit - 1,
                             observation_type=observation_type, attack_mode=attack_mode, enemy_shoots=enemy_shoots,
