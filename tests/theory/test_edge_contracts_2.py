@@ -136,3 +136,18 @@ def test_curvature_bound_of_a_cell_is_second_order_tight():
         radius = float(np.abs(verts - verts.mean(axis=0)).sum(axis=1).max())
         m = 2 * 1 * span / 4.0
         assert true_max - 1e-12 <= bound <= true_max + 2 * m * radius**2 + 1e-12
+
+
+def test_max_kl_penalty_moves_corner_rows_whose_support_can_still_gain():
+    """Two rows q = (1/2, 1/2, 0), l = (0, 1, 2): action 2 (off the support) beats the support, a corner with
+    kl_c > 0 (the support itself can still move towards action 1). For c = 3 >= sum_s mu_c the optimum is NOT q:
+    the objective sum_s <l_s, P_s> - c max_s KL(q_s || P_s) exceeds its value 1 at P = q."""
+    from seqmarl.theory.trust_region import solve_max_kl_penalty
+
+    q = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]])
+    l = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    tilt = KLTilt(q, l)
+    assert tilt.corner.all() and (0 < tilt.kl_c).all() and (tilt.kl_c <= 1).all() and tilt.mu_c.sum() <= 3.0
+    p = solve_max_kl_penalty(q, l, 3.0)
+    kl = np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0) / np.where(q > 0, p, 1.0)), 0.0), axis=1)
+    assert float((l * p).sum()) - 3.0 * float(kl.max()) > 1.0 + 0.05
