@@ -22,6 +22,11 @@ from .gaussian import GaussianProductEnv
 from .matrix import MatrixGameEnv
 from .pettingzoo import PettingZooEnv, make_pettingzoo
 from .registry import describe, known_envs, make, register
+from .gfootball import GFootballEnv
+from .mamujoco import MaMuJoCoEnv, PettingZooBoxEnv
+from .smac import PymarlEnv, SMACEnv, SMACv2Env
+from .smax import SMAXEnv
+from .workers import WorkerError
 
 __all__ = [
     "make",
@@ -38,4 +43,12 @@ __all__ = [
     "PettingZooEnv",
     "make_pettingzoo",
     "MissingExtraError",
+    "MaMuJoCoEnv",
+    "PettingZooBoxEnv",
+    "SMAXEnv",
+    "PymarlEnv",
+    "SMACEnv",
+    "SMACv2Env",
+    "GFootballEnv",
+    "WorkerError",
 ]

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import tempfile
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -120,12 +121,26 @@ def _asset_lock(scenario: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _route_mujoco_warnings() -> None:
+    """MuJoCo's default warning handler prints and appends to ``MUJOCO_LOG.TXT`` in the working directory (e.g. the
+    compiler's "settotalmass is deprecated" for some gymnasium models); unless a handler is installed already, send
+    the warnings to the ``seqmarl.envs.mamujoco`` logger instead."""
+    try:
+        import mujoco
+    except ImportError:  # pragma: no cover
+        return
+    if getattr(mujoco, "get_mju_user_warning", None) is None or mujoco.get_mju_user_warning() is not None:
+        return
+    mujoco.set_mju_user_warning(lambda message: logging.getLogger(__name__).warning("MuJoCo: %s", message.strip()))
+
+
 def make_mamujoco(scenario: str, agent_conf: str, agent_obsk: int = 1, max_episode_steps: int | None = None,
                   **kwargs: Any) -> Any:
     """One package environment, ``mamujoco_v1.parallel_env(scenario, agent_conf, agent_obsk, **kwargs)``
     (picklable as a ``functools.partial`` for worker processes). ``max_episode_steps`` goes to the package's
     ``gymnasium.make`` (its ``TimeLimit``)."""
     mamujoco_v1 = require_gymnasium_robotics()
+    _route_mujoco_warnings()
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
     with _asset_lock(scenario):
