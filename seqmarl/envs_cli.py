@@ -42,6 +42,7 @@ def describe_env(name: str) -> dict[str, Any]:
     ``install``: the pip command) or ``"error"`` (with ``error``)."""
     from seqmarl import envs
 
+    streams = sys.stdout, sys.stderr
     try:
         env = envs.make(name, num_envs=1, seed=0)
     except envs.MissingExtraError as exc:
@@ -54,6 +55,10 @@ def describe_env(name: str) -> dict[str, Any]:
                 "package": exc.name}
     except Exception as exc:  # noqa: BLE001 - reported per environment, the listing goes on
         return {"name": name, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        # some simulators reset the streams on import (jaxmarl 0.1's mabrax sets sys.stdout = sys.__stdout__),
+        # which would send this listing past a caller's redirection
+        sys.stdout, sys.stderr = streams
     spec = env.spec
     obs_dims = tuple(getattr(env, "agent_obs_dims", (spec.obs_dim,) * spec.n_agents))
     row = {"name": name, "status": "ok", "n_agents": spec.n_agents, "obs_dims": list(obs_dims),
