@@ -124,14 +124,22 @@ def _asset_lock(scenario: str) -> Iterator[None]:
 def _route_mujoco_warnings() -> None:
     """MuJoCo's default warning handler prints and appends to ``MUJOCO_LOG.TXT`` in the working directory (e.g. the
     compiler's "settotalmass is deprecated" for some gymnasium models); unless a handler is installed already, send
-    the warnings to the ``seqmarl.envs.mamujoco`` logger instead."""
+    each distinct warning once to the ``seqmarl.envs.mamujoco`` logger instead."""
     try:
         import mujoco
     except ImportError:  # pragma: no cover
         return
     if getattr(mujoco, "get_mju_user_warning", None) is None or mujoco.get_mju_user_warning() is not None:
         return
-    mujoco.set_mju_user_warning(lambda message: logging.getLogger(__name__).warning("MuJoCo: %s", message.strip()))
+    seen: set[str] = set()
+
+    def warn(message: str) -> None:  # each distinct message once per process (models are compiled per instance)
+        text = message.strip()
+        if text not in seen:
+            seen.add(text)
+            logging.getLogger(__name__).warning("MuJoCo: %s", text)
+
+    mujoco.set_mju_user_warning(warn)
 
 
 def make_mamujoco(scenario: str, agent_conf: str, agent_obsk: int = 1, max_episode_steps: int | None = None,
