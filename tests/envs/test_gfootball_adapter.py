@@ -112,6 +112,9 @@ def test_conventions_on_the_stand_in() -> None:
     env.close()
 
 
+# fork is needed for a test-local create_fn (spawn re-imports it by name); the forked children run only the numpy
+# stand-in, never jax, so jax's warning about forking a multithreaded process does not apply to them
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_worker_pool_gives_the_same_steps() -> None:
     """The stand-in through two fork-started workers (a test-local create_fn cannot be re-imported by spawn)."""
     def run(workers: int) -> list[torch.Tensor]:
