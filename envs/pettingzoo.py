@@ -94,11 +94,18 @@ class PettingZooEnv(MultiAgentEnv):
         state: ``"auto"``, ``"env"`` (``env.state()``) or ``"concat"`` (concatenated observations).
         name: a label for messages and ``repr`` (default: ``metadata["name"]`` of the environment).
         check_actions: validate actions every step.
+        clip_actions: Box actions are clipped into their box before stepping (default True, so a Gaussian
+            policy's unbounded samples are accepted, as ``mamujoco/*`` and ``vmas/*`` do); ``False``: an action
+            outside the box raises ``ValueError``.
     """
 
     def __init__(self, env_fn: Callable[[], Any], num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, episode_limit: int | None = None, reward_reduction: str = "sum",
-                 state: str = "auto", name: str | None = None, check_actions: bool = True) -> None:
+                 state: str = "auto", name: str | None = None, check_actions: bool = True,
+                 clip_actions: bool = True) -> None:
+        if not isinstance(clip_actions, bool):
+            raise TypeError(f"clip_actions must be a bool, got {type(clip_actions).__name__}")
+        self.clip_actions = clip_actions
         if not callable(env_fn):
             raise TypeError(f"env_fn must be a callable returning a PettingZoo ParallelEnv, got {type(env_fn).__name__}")
         if reward_reduction not in _REDUCTIONS:
@@ -199,6 +206,22 @@ class PettingZooEnv(MultiAgentEnv):
         self._pending_seed: int | None = None
         self._ever_reset = False
         self._env_truncated = torch.zeros(b, dtype=torch.bool)
+
+    # --- action clipping (continuous spaces) -------------------------------------------------------
+    def _clip(self, actions: torch.Tensor) -> torch.Tensor:
+        low, high = self._act_low.to(actions.dtype), self._act_high.to(actions.dtype)
+        return torch.where(torch.isnan(actions), actions, torch.minimum(torch.maximum(actions, low), high))
+
+    def validate_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        if self.clip_actions and not self.spec.is_discrete and isinstance(actions, torch.Tensor) \
+                and actions.is_floating_point() and tuple(actions.shape) == (self.num_envs, self.spec.n_agents,
+                                                                             self.spec.act_dim):
+            actions = self._clip(actions.to(self.device))
+        return super().validate_actions(actions)
+
+    def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
+        actions = super()._coerce(actions)
+        return self._clip(actions) if self.clip_actions and not self.spec.is_discrete else actions
 
     # --- construction helpers ---------------------------------------------------------------------
     def _check_parallel(self, env: Any) -> None:

@@ -84,12 +84,19 @@ class VmasEnv(MultiAgentEnv):
         max_steps: episode limit; an episode reaching it is truncated.
         reward_reduction: ``"mean"`` (default) or ``"sum"`` of the agents' rewards as the team reward.
         check_actions: validate actions every step.
+        clip_actions: clip continuous actions into the action box before stepping (default True, as the
+            ``mamujoco/*`` adapter does, so a Gaussian policy's unbounded samples are accepted; VMAS itself also
+            clamps to ``u_range``). ``False``: an action outside the box raises ``ValueError``.
         **scenario_kwargs: passed to the scenario (``n_agents``, ...).
     """
 
     def __init__(self, scenario: str, num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, continuous_actions: bool = True, max_steps: int = DEFAULT_MAX_STEPS,
-                 reward_reduction: str = "mean", check_actions: bool = True, **scenario_kwargs: Any) -> None:
+                 reward_reduction: str = "mean", check_actions: bool = True, clip_actions: bool = True,
+                 **scenario_kwargs: Any) -> None:
+        if not isinstance(clip_actions, bool):
+            raise TypeError(f"clip_actions must be a bool, got {type(clip_actions).__name__}")
+        self.clip_actions = clip_actions
         if not isinstance(scenario, str) or not scenario:
             raise TypeError(f"scenario must be a VMAS scenario name (str), got {scenario!r}")
         if not isinstance(continuous_actions, bool):
@@ -187,6 +194,23 @@ class VmasEnv(MultiAgentEnv):
         self._obs_list = list(env.get_from_scenario(get_observations=True, get_rewards=False, get_infos=False,
                                                     get_dones=False)[0])
 
+    def _clip(self, actions: torch.Tensor) -> torch.Tensor:
+        low, high = self._act_low.to(actions.dtype), self._act_high.to(actions.dtype)
+        return torch.where(torch.isnan(actions), actions, torch.minimum(torch.maximum(actions, low), high))
+
+    def validate_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        if self.clip_actions and not self.spec.is_discrete and isinstance(actions, torch.Tensor) \
+                and actions.is_floating_point() and tuple(actions.shape) == (self.num_envs, self.spec.n_agents,
+                                                                             self.spec.act_dim):
+            actions = self._clip(actions.to(self.device))
+        return super().validate_actions(actions)
+
+    def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
+        actions = super()._coerce(actions)
+        if self.clip_actions and not self.spec.is_discrete:
+            actions = self._clip(actions)
+        return actions
+
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         spec = self.spec
         if spec.is_discrete:
@@ -229,16 +253,18 @@ def _vmas_scenarios(vmas: Any) -> set[str] | None:
 
 def make_vmas(scenario: str, num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
               continuous_actions: bool = True, max_steps: int = DEFAULT_MAX_STEPS, reward_reduction: str = "mean",
-              **scenario_kwargs: Any) -> VmasEnv:
+              clip_actions: bool = True, **scenario_kwargs: Any) -> VmasEnv:
     """Build any VMAS scenario as a :class:`VmasEnv` (registered or not; keywords as :class:`VmasEnv`)."""
     return VmasEnv(scenario, num_envs=num_envs, device=device, seed=seed, continuous_actions=continuous_actions,
-                   max_steps=max_steps, reward_reduction=reward_reduction, **scenario_kwargs)
+                   max_steps=max_steps, reward_reduction=reward_reduction, clip_actions=clip_actions,
+                   **scenario_kwargs)
 
 
 def _factory(scenario: str) -> Callable[..., VmasEnv]:
     """A registry factory for ``vmas/<scenario>`` whose signature lists the accepted keywords and defaults."""
     defaults = SCENARIOS[scenario]
-    adapter = {"continuous_actions": True, "max_steps": DEFAULT_MAX_STEPS, "reward_reduction": "mean"}
+    adapter = {"continuous_actions": True, "max_steps": DEFAULT_MAX_STEPS, "reward_reduction": "mean",
+               "clip_actions": True}
 
     def factory(**kwargs: Any) -> VmasEnv:
         unknown = sorted(set(kwargs) - set(defaults) - set(adapter) - {"num_envs", "device", "seed"})

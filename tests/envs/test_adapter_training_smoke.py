@@ -79,3 +79,27 @@ def test_smac() -> None:
         _two_updates(env, "mappo")
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_mpe(continuous: bool) -> None:
+    _two_updates(_build("mpe/simple_spread", num_envs=2, seed=0, continuous_actions=continuous), "mappo")
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_vmas(continuous: bool) -> None:
+    """Continuous VMAS with a Gaussian policy: its unbounded samples are clipped into the box (clip_actions)."""
+    _two_updates(_build("vmas/balance", num_envs=4, seed=0, continuous_actions=continuous), "happo")
+
+
+def test_vmas_clips_continuous_actions_into_the_box() -> None:
+    env = _build("vmas/balance", num_envs=2, seed=0)
+    space = env.spec.agent_spaces[0]
+    env.reset(seed=0)
+    big = torch.full((2, env.spec.n_agents, env.spec.act_dim), 1e6)
+    clipped = env.validate_actions(big)
+    assert float(clipped.max()) == max(space.high)
+    strict = _build("vmas/balance", num_envs=2, seed=0, clip_actions=False)
+    strict.reset(seed=0)
+    with pytest.raises(ValueError):
+        strict.step(big)

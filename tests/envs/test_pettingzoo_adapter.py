@@ -289,8 +289,10 @@ def test_continuous_boxes_flatten_pad_and_terminate() -> None:
     assert sent["x"].shape == (2,) and sent["x"].dtype == np.float32 and sent["x"].tolist() == [-1.0, 0.5]
     assert sent["y"].tolist() == [0.0, 1.0, 0.5]  # padding column of x was not sent
     assert step.reward.tolist() == [2.0, 10.0]  # sum of two agents' identical rewards
+    strict = make_pettingzoo(Boxes, num_envs=2, seed=0, clip_actions=False)
+    strict.reset()
     with pytest.raises(ValueError, match="outside agent 1's box"):
-        env.step(torch.tensor([[[0.0, 0.0, 0.0], [-0.5, 0.0, 0.0]]] * 2))
+        strict.step(torch.tensor([[[0.0, 0.0, 0.0], [-0.5, 0.0, 0.0]]] * 2))
     for _ in range(3):
         step = env.step(torch.zeros(2, 2, 3))
     assert step.truncated.tolist() == [True, False]

@@ -111,10 +111,13 @@ def test_reward_reduction_and_errors() -> None:
         make_vmas("balanse")
     with pytest.raises(TypeError, match="unexpected keyword arguments \\['N'\\]"):
         envs.make("vmas/balance", N=3)
-    with pytest.raises(ValueError, match="lies outside agent 0's box"):
-        env = envs.make("vmas/balance", num_envs=1, seed=0)
+    with pytest.raises(ValueError, match="lies outside agent 0's box"):  # clip_actions=False: strict box
+        env = envs.make("vmas/balance", num_envs=1, seed=0, clip_actions=False)
         env.reset()
         env.step(torch.full((1, 3, 2), 1.5))
+    clipping = envs.make("vmas/balance", num_envs=1, seed=0)  # default: clipped into the box, accepted
+    clipping.reset()
+    clipping.step(torch.full((1, 3, 2), 1.5))
     assert envs.describe("vmas/navigation")["n_agents"] == 4 and envs.describe("vmas/balance")["max_steps"] == 100
 
 
