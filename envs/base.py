@@ -364,15 +364,30 @@ class MultiAgentEnv(ABC):
                     terminated=terminated, truncated=truncated, info=info)
 
     # --- validation -----------------------------------------------------------------------------
+    #: Continuous actions are clipped into their box before the range check (subclasses that wrap simulators
+    #: which clamp anyway, e.g. MaMuJoCo, VMAS, MPE, set it from their ``clip_actions`` argument), so a Gaussian
+    #: policy's unbounded samples are accepted; NaN is never clipped (it is still refused).
+    clip_actions: bool = False
+
+    def _clip_to_box(self, actions: torch.Tensor) -> torch.Tensor:
+        low, high = self._act_low.to(actions.dtype), self._act_high.to(actions.dtype)
+        return torch.where(torch.isnan(actions), actions, torch.minimum(torch.maximum(actions, low), high))
+
     def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
         if self._spec.is_discrete:
             return actions.to(device=self._device, dtype=torch.int64)
-        return actions.to(device=self._device, dtype=torch.float32)
+        actions = actions.to(device=self._device, dtype=torch.float32)
+        return self._clip_to_box(actions) if self.clip_actions else actions
 
     def validate_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """Check ``actions`` against the spec (type, shape, dtype, device, range, availability) and return
-        it as int64 (discrete) or float32 (continuous). Raises ``TypeError``/``ValueError`` naming ``actions``."""
+        it as int64 (discrete) or float32 (continuous). Raises ``TypeError``/``ValueError`` naming ``actions``.
+        With :attr:`clip_actions`, well-formed continuous actions are first clipped into the box."""
         spec = self._spec
+        if (self.clip_actions and not spec.is_discrete and isinstance(actions, torch.Tensor)
+                and actions.is_floating_point() and actions.device == self._device
+                and tuple(actions.shape) == (self.num_envs, spec.n_agents, spec.act_dim)):
+            actions = self._clip_to_box(actions)
         if not isinstance(actions, torch.Tensor):
             raise TypeError(f"actions must be a torch.Tensor, got {type(actions).__name__}")
         if actions.device.type != self._device.type or (

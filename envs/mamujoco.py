@@ -326,20 +326,6 @@ class PettingZooBoxEnv(MultiAgentEnv):
         return obs, state
 
     # --- protocol hooks -----------------------------------------------------------------------------
-    def validate_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if self.clip_actions and isinstance(actions, torch.Tensor) and actions.is_floating_point() \
-                and tuple(actions.shape) == (self.num_envs, self._spec.n_agents, self._spec.act_dim):
-            actions = torch.where(torch.isnan(actions), actions,
-                                  torch.minimum(torch.maximum(actions, self._act_low.to(actions.dtype)),
-                                                self._act_high.to(actions.dtype)))
-        return super().validate_actions(actions)
-
-    def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
-        actions = super()._coerce(actions)
-        if self.clip_actions:
-            actions = torch.minimum(torch.maximum(actions, self._act_low), self._act_high)
-        return actions
-
     def _reset_where(self, mask: torch.Tensor) -> None:
         if self._in_step:  # automatic reset after a step: the slices already restarted the ended instances
             self._in_step = False

@@ -207,22 +207,6 @@ class PettingZooEnv(MultiAgentEnv):
         self._ever_reset = False
         self._env_truncated = torch.zeros(b, dtype=torch.bool)
 
-    # --- action clipping (continuous spaces) -------------------------------------------------------
-    def _clip(self, actions: torch.Tensor) -> torch.Tensor:
-        low, high = self._act_low.to(actions.dtype), self._act_high.to(actions.dtype)
-        return torch.where(torch.isnan(actions), actions, torch.minimum(torch.maximum(actions, low), high))
-
-    def validate_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if self.clip_actions and not self.spec.is_discrete and isinstance(actions, torch.Tensor) \
-                and actions.is_floating_point() and tuple(actions.shape) == (self.num_envs, self.spec.n_agents,
-                                                                             self.spec.act_dim):
-            actions = self._clip(actions.to(self.device))
-        return super().validate_actions(actions)
-
-    def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
-        actions = super()._coerce(actions)
-        return self._clip(actions) if self.clip_actions and not self.spec.is_discrete else actions
-
     # --- construction helpers ---------------------------------------------------------------------
     def _check_parallel(self, env: Any) -> None:
         if hasattr(env, "agent_iter") and hasattr(env, "last"):  # the AEC API (pettingzoo.AECEnv)

@@ -194,23 +194,6 @@ class VmasEnv(MultiAgentEnv):
         self._obs_list = list(env.get_from_scenario(get_observations=True, get_rewards=False, get_infos=False,
                                                     get_dones=False)[0])
 
-    def _clip(self, actions: torch.Tensor) -> torch.Tensor:
-        low, high = self._act_low.to(actions.dtype), self._act_high.to(actions.dtype)
-        return torch.where(torch.isnan(actions), actions, torch.minimum(torch.maximum(actions, low), high))
-
-    def validate_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if self.clip_actions and not self.spec.is_discrete and isinstance(actions, torch.Tensor) \
-                and actions.is_floating_point() and tuple(actions.shape) == (self.num_envs, self.spec.n_agents,
-                                                                             self.spec.act_dim):
-            actions = self._clip(actions.to(self.device))
-        return super().validate_actions(actions)
-
-    def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
-        actions = super()._coerce(actions)
-        if self.clip_actions and not self.spec.is_discrete:
-            actions = self._clip(actions)
-        return actions
-
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         spec = self.spec
         if spec.is_discrete:
