@@ -201,3 +201,31 @@ def test_cli_validate_reports_the_value_oracle(tmp_path, capsys):
     rc = main(["validate", "algo=qmix", "env=matrix/climbing", f"run_dir={tmp_path / 'w'}"])
     assert rc == 2  # the default GRU agent acts on its history: no stationary table
     assert "algo.use_rnn=false" in capsys.readouterr().out
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    """The trainer's divergence guard covers the off-policy agent too (its networks(), its metrics): a NaN
+    raises DivergenceError and checkpoints/last.pt still holds the last good update."""
+    from seqmarl.algos.trainer import DivergenceError, read_checkpoint
+
+    env = make("matrix/climbing", num_envs=8)
+    agent = make_agent("qmix", env.spec, batch_size=8, buffer_size=64, use_rnn=False)
+    trainer = Trainer(env, agent, TrainerConfig(total_steps=8 * 6, rollout_length=1, progress=False,
+                                                tensorboard=False, checkpoint_interval=2), run_dir=tmp_path)
+    real_update = agent.update
+    calls = {"n": 0}
+
+    def update(buffer=None):
+        calls["n"] += 1
+        out = real_update(buffer)
+        if calls["n"] == 3:
+            with torch.no_grad():
+                next(agent.q_net.parameters()).fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(agent, "update", update)
+    with pytest.raises(DivergenceError, match="non-finite q_net parameters"):
+        trainer.train()
+    saved = read_checkpoint(tmp_path)
+    assert saved["iteration"] == 2
+    assert all(torch.isfinite(v).all() for v in saved["agent"]["modules"].values() if v.is_floating_point())
