@@ -1,6 +1,6 @@
 """seqmarl.algos — PyTorch algorithms built from the shared parts in :mod:`seqmarl.algos.core`.
 
-On-policy family: ``mappo``, ``ippo``, ``happo``, ``hatrpo``, ``haa2c``, ``ar_mappo`` (one agent class, the actor
+On-policy family: ``mappo``, ``ippo``, ``happo``, ``hatrpo``, ``haa2c``, ``ar_mappo``, ``mat``, ``mat_dec`` (one agent class, the actor
 update and the policy — product or auto-regressive — chosen by the config). Example::
 
     from seqmarl.envs import make
@@ -20,6 +20,8 @@ from .base import Algorithm
 from .configs import (
     CONFIGS,
     ARMAPPOConfig,
+    MATConfig,
+    MATDecConfig,
     HAA2CConfig,
     HAPPOConfig,
     HATRPOConfig,
@@ -65,7 +67,7 @@ def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: i
 
 __all__ = [
     "Algorithm", "OnPolicyAgent", "OnPolicyConfig", "MAPPOConfig", "IPPOConfig", "HAPPOConfig", "HATRPOConfig",
-    "HAA2CConfig", "ARMAPPOConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig",
+    "HAA2CConfig", "ARMAPPOConfig", "MATConfig", "MATDecConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig",
     "QMIXConfig",
     "QPLEXConfig", "OWQMIXConfig", "CWQMIXConfig", "RolloutBuffer", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
 ]

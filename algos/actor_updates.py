@@ -15,6 +15,11 @@ GAE advantage, ``M = factor * A`` with ``factor = prod_{j updated before i} r^j`
   product policy the marginals), H^i its conditional entropy given the taken earlier actions, A the centralised
   GAE advantage.
 
+* MAT clip (MAT/MAT-Dec, Wen et al. NeurIPS22): min  -mean_{b,i} min(r^i A^i, clip(r^i, 1±eps) A^i)
+  - c_H mean_{b,i} H^i + c_V L_V  — ONE loss and ONE optimiser for policy and the encoder's values; r^i is
+  agent i's own conditional ratio (no factor, no joint ratio), A^i the joint GAE advantage with baseline
+  V_i (:func:`_mat_clip`).
+
 Recurrent agents (``config.use_rnn``; MAPPO/HARL recurrent policy): the batch keeps its flat ``N = T * B``
 layout (sample ``t * B + b``) plus :class:`Sequences`. Every log-prob, entropy and distribution is recomputed
 by replaying the GRU over the whole rollout in time order from the stored state at ``t = 0``, zeroing it where
@@ -34,7 +39,7 @@ import torch
 from torch import nn
 
 from .core.buffer import minibatch_indices, normalise_advantages
-from .core.losses import aggregate_ratio, ppo_clip_objective
+from .core.losses import aggregate_ratio, ppo_clip_objective, value_loss
 from .core.trust_region import (
     backtracking_line_search,
     fisher_vector_product,
@@ -224,6 +229,8 @@ def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     cfg = agent.config
     if cfg.adv_norm == "batch":
         batch.advantages = normalise_advantages(batch.advantages)
+    if cfg.actor_update == "mat_clip":  # MAT: policy and values in one loss (computes its own old log-probs)
+        return _mat_clip(agent, batch)
     batch.old_log_probs = _old_log_probs(agent, batch)
     if cfg.actor_update == "joint_clip":
         return _joint_clip(agent, batch)
@@ -517,3 +524,59 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
         "surrogate_improve": float(sum(improves) / len(improves)) if improves else 0.0,
         "factor_mean": float(factor.mean()),
     }
+
+
+def _mat_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
+    r"""MAT (Wen et al. NeurIPS22; official ``mat/algorithms/mat/mat_trainer.py`` ppo_update): ONE optimiser step per
+    minibatch on the combined loss
+
+    .. math:: \mathcal L = -\frac{1}{mn}\sum_{b,i} \min\big(r^i_b A^i_b,\ \mathrm{clip}(r^i_b, 1\pm\epsilon)
+              A^i_b\big) - c_H \frac{1}{mn}\sum_{b,i} H^i_b + c_V\, \mathcal L_V,
+
+    with ``r^i = pi^i(a^i | o, a^{i_{<k}}) / pi^i_old(...)`` agent i's OWN conditional ratio (teacher-forced in the
+    sample's order; no HAPPO factor, no joint ratio), ``A^i`` the GAE advantage of the shared reward with agent
+    i's value baseline ``V_i`` from the encoder (the joint advantage, per agent; normalised per
+    ``config.adv_norm``), ``H^i`` the conditional entropy, and ``L_V`` the clipped Huber value loss of the encoder's
+    per-agent values against the (normalised) returns (:func:`~seqmarl.algos.core.losses.value_loss`, clip
+    ``config.value_clip``). Log-probs, entropies and values come from one forward pass (``actors.evaluate``). The
+    value normaliser folds in the returns once per update (``value_norm_update="per_iteration"``) or before every
+    minibatch (``"per_minibatch"``, the official ``cal_value_loss``). Gradient norm clipped at ``max_grad_norm``
+    over all parameters."""
+    cfg = agent.config
+    net = agent.actors
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = agent.actor_optimizers[0]
+    with torch.no_grad():
+        batch.old_log_probs = _joint_log_probs(agent, batch, slice(None))
+    per_minibatch = cfg.value_norm_update == "per_minibatch"
+    if agent.value_norm is not None and not per_minibatch:
+        agent.value_norm.update(batch.returns)
+    stats = {"policy_objective": 0.0, "entropy": 0.0, "critic_loss": 0.0, "clip_fraction": 0.0}
+    count = 0
+    for _ in range(cfg.ppo_epoch):
+        for idx in minibatches(agent, batch, cfg.actor_num_mini_batch):
+            obs, actions, avail, order = _joint_inputs(agent, batch, idx)
+            new_lp, ents, values = net.evaluate(obs, actions, avail, order=order)  # each [m, n]
+            ratio = torch.exp(new_lp - batch.old_log_probs[idx])
+            objective = ppo_clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip)
+            entropy = ents.mean()
+            target = batch.returns[idx]
+            if agent.value_norm is not None:
+                if per_minibatch:
+                    agent.value_norm.update(target)
+                target = agent.value_norm.normalize(target).to(values.dtype)
+            v_loss = value_loss(values, batch.raw_values[idx], target, cfg.value_clip,
+                                huber_delta=cfg.huber_delta if cfg.use_huber else None,
+                                clipped=cfg.use_clipped_value_loss)
+            loss = -objective - cfg.entropy_coef * entropy + cfg.value_loss_coef * v_loss
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                stats["clip_fraction"] += float(((ratio - 1.0).abs() > cfg.clip).float().mean())
+            stats["policy_objective"] += float(objective.detach())
+            stats["entropy"] += float(entropy.detach())
+            stats["critic_loss"] += float(v_loss.detach())
+            count += 1
+    return {k: v / max(count, 1) for k, v in stats.items()}

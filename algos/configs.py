@@ -351,6 +351,113 @@ class ARMAPPOConfig(OnPolicyConfig):
     hidden: tuple[int, ...] = (64, 64)
 
 
+@dataclass
+class MATConfig(OnPolicyConfig):
+    """MAT (Wen et al., NeurIPS22 "Multi-Agent Reinforcement Learning is a Sequence Modeling Problem"): an encoder
+    over all agents' observations with a per-agent value head and a causal decoder that emits the actions agent
+    after agent (:class:`~seqmarl.algos.core.mat_policy.MultiAgentTransformer`; docs/mat.md), trained by ONE Adam
+    optimiser on one combined loss (``actor_update="mat_clip"``, :func:`seqmarl.algos.actor_updates._mat_clip`):
+    per-agent PPO clip of each agent's own conditional ratio against its (joint, per-agent-baseline) GAE
+    advantage, minus ``entropy_coef`` times the entropy, plus ``value_loss_coef`` times the clipped Huber value
+    loss with value normalisation.
+
+    MAT attributes: ``n_block`` (encoder and decoder blocks), ``n_embd`` (width), ``n_head`` (attention heads),
+    ``mat_condition`` (True; False zeroes every decoder input token: the same network with the previous actions
+    hidden — the ablation). ``ar_order``: ``fixed`` (0..n-1, the official MAT) or ``random`` (a fresh permutation
+    per sample, stored with the sample; needs ``agent_id=True`` so the agent acting at a position is known).
+    ``critic="encoder"``: the values are the encoder's per-agent ``V_i`` (per-agent GAE, as the official buffer).
+    Unused: ``hidden``, ``critic_lr``, ``critic_epoch``, ``critic_num_mini_batch`` (one network, one optimiser).
+
+    Defaults and sources ("MAT-code" = PKU-MARL/Multi-Agent-Transformer, commit be3ff49; "config" =
+    ``mat/config.py`` argument): ``lr`` 5e-4 (config ``--lr``), ``opti_eps`` 1e-5 (``--opti_eps``),
+    ``weight_decay`` 0 (``--weight_decay``), ``ppo_epoch`` 15 (``--ppo_epoch``; also ``mat/scripts/train_smac.sh``;
+    ``train_mujoco.sh`` uses 10), ``clip`` 0.2 (``--clip_param``; both train scripts use 0.05), ``value_clip`` 0.2
+    (``mat/algorithms/mat/mat_trainer.py`` cal_value_loss clips the values with ``clip_param``),
+    ``actor_num_mini_batch`` 1 (``--num_mini_batch``; ``train_mujoco.sh`` 40), ``entropy_coef`` 0.01
+    (``--entropy_coef``; ``train_mujoco.sh`` 0.001), ``value_loss_coef`` 1 (``--value_loss_coef``),
+    ``max_grad_norm`` 10 (``--max_grad_norm``; ``train_mujoco.sh`` 0.5), ``gamma`` 0.99 / ``gae_lambda`` 0.95
+    (``--gamma``/``--gae_lambda``), ``use_huber``/``huber_delta`` True/10 (``--use_huber_loss``/``--huber_delta``),
+    ``use_clipped_value_loss`` True (``--use_clipped_value_loss``), ``use_value_norm`` True (``--use_valuenorm``),
+    ``value_norm_update`` ``per_minibatch`` (mat_trainer.py cal_value_loss updates the normaliser on every
+    minibatch), ``adv_norm`` ``batch`` (mat_trainer.py train: mean/std over the whole buffer),
+    ``linear_lr_decay`` False (``--use_linear_lr_decay``), ``n_block`` 1 / ``n_embd`` 64 / ``n_head`` 1
+    (``--n_block``/``--n_embd``/``--n_head``), ``gain`` 0.01 (``mat/algorithms/mat/algorithm/ma_transformer.py``
+    ``init_`` default gain of the output layers), ``agent_id`` False (ma_transformer.py: the agent-id embedding is
+    commented out), ``ar_order`` ``fixed`` (ma_transformer.py decodes agents 0..n-1).
+
+    Differences from MAT-code: ``feature_norm`` False (MAT-code: a LayerNorm on the observation, always; off here
+    because the matrix games' 1-dimensional observation maps every input to one vector under it); the Gaussian
+    std is ``exp(p)`` with ``p`` from ``log_std_init`` 0 (MAT-code ``sigmoid(p) * 0.5`` with ``p`` starting at 1:
+    ``std_param="harl"`` gives exactly that); a continuous agent's ratio is the product over its action
+    dimensions (MAT-code clips each dimension's ratio and sums the clipped terms); decoder tokens also carry the
+    id of the agent that took the action and a random order is an option (see the module docstring of
+    :mod:`seqmarl.algos.core.mat_policy`); no active masks (every agent is always alive here); no RNN.
+    """
+
+    algo_name: ClassVar[str] = "mat"
+
+    lr: float = 5e-4
+    ppo_epoch: int = 15
+    share_param: bool = True
+    actor_update: str = "mat_clip"
+    policy: str = "mat"
+    critic: str = "encoder"
+    value_norm_update: ValueNormUpdate = "per_minibatch"
+    n_block: int = 1
+    n_embd: int = 64
+    n_head: int = 1
+    mat_condition: bool = True
+
+    _CHOICES = {**OnPolicyConfig._CHOICES,
+                "actor_update": OnPolicyConfig._CHOICES["actor_update"] + ("mat_clip",),
+                "policy": OnPolicyConfig._CHOICES["policy"] + ("mat", "mat_dec"),
+                "critic": OnPolicyConfig._CHOICES["critic"] + ("encoder",)}
+    _POLICY: ClassVar[str] = "mat"
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("n_block", "n_embd", "n_head"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd must be divisible by n_head (one slice per head), got n_embd={self.n_embd}, "
+                             f"n_head={self.n_head}")
+        if not isinstance(self.mat_condition, bool):
+            raise TypeError(f"mat_condition must be a bool, got {type(self.mat_condition).__name__}")
+        if self.policy != self._POLICY or self.actor_update != "mat_clip" or self.critic != "encoder":
+            raise ValueError(f"{self.algo_name} is one network trained on one combined loss: it needs "
+                             f"policy={self._POLICY!r}, actor_update='mat_clip' and critic='encoder', got "
+                             f"policy={self.policy!r}, actor_update={self.actor_update!r}, critic={self.critic!r}")
+        if not self.share_param:
+            raise ValueError(f"{self.algo_name} is ONE network for all agents: it needs share_param=True")
+        if self.use_rnn:
+            raise ValueError(f"{self.algo_name} is implemented for feed-forward networks only (use_rnn=False)")
+        if self.ratio_aggregation != "prod":
+            raise ValueError(f"{self.algo_name}'s ratio is agent i's conditional ratio over all its action dimensions: "
+                             f"it needs ratio_aggregation='prod', got {self.ratio_aggregation!r}")
+        if self.policy == "mat" and self.ar_order == "random" and not self.agent_id:
+            raise ValueError("mat with ar_order='random' needs agent_id=True: the agent acting at a decoder position "
+                             "is known only through its encoder representation, which then carries its one-hot id")
+        if self.policy == "mat_dec" and (not self.mat_condition or self.ar_order != "fixed"):
+            raise ValueError("mat_dec is a product policy (no decoder): mat_condition and ar_order do not apply; "
+                             "leave them at True / 'fixed'")
+
+
+@dataclass
+class MATDecConfig(MATConfig):
+    """MAT-Dec (Wen et al. NeurIPS22 §5; MAT-code ``mat/scripts/train/train_smac.py``: ``algorithm_name ==
+    "mat_dec"`` sets ``dec_actor`` and ``share_actor``): MAT's encoder (per-agent values) and, instead of the
+    decoder, ONE shared MLP policy on the agent's own observation (width ``n_embd``, two hidden layers with
+    LayerNorm — ma_transformer.py Decoder ``dec_actor``/``share_actor``); a product policy. Same combined update
+    and defaults as :class:`MATConfig` (MAT-code uses one trainer for both)."""
+
+    algo_name: ClassVar[str] = "mat_dec"
+
+    policy: str = "mat_dec"
+    _POLICY: ClassVar[str] = "mat_dec"
+
+
 CONFIGS: dict[str, type[OnPolicyConfig]] = {
     "mappo": MAPPOConfig,
     "ippo": IPPOConfig,
@@ -358,6 +465,8 @@ CONFIGS: dict[str, type[OnPolicyConfig]] = {
     "hatrpo": HATRPOConfig,
     "haa2c": HAA2CConfig,
     "ar_mappo": ARMAPPOConfig,
+    "mat": MATConfig,
+    "mat_dec": MATDecConfig,
 }
 
 

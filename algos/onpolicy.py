@@ -37,6 +37,7 @@ from seqmarl.envs.base import EnvSpec, Step
 from . import actor_updates
 from .configs import OnPolicyConfig
 from .core.ar_policy import AutoRegressiveActor
+from .core.mat_policy import MATDecPolicy, MultiAgentTransformer
 from .core.buffer import RolloutBuffer
 from .core.joint_policy import all_orders, random_orders
 from .core.losses import value_loss
@@ -139,6 +140,9 @@ class OnPolicyAgent:
         rnn = {"rnn_hidden": int(config.rnn_hidden)} if config.use_rnn else {}
         norms = {"layer_norm": config.layer_norm, "feature_norm": config.feature_norm}
         self._last_order: Tensor | None = None
+        if config.policy in ("mat", "mat_dec"):  # MAT / MAT-Dec: one network, one optimiser
+            self._init_mat(spec, config)
+            return
         if config.policy == "autoregressive":
             if not spec.is_discrete:
                 raise ValueError("policy='autoregressive' (AR-MAPPO) supports discrete actions only; this env has "
@@ -171,6 +175,28 @@ class OnPolicyAgent:
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, **adam)
         self.n_updates = 0
 
+    def _init_mat(self, spec: EnvSpec, config: OnPolicyConfig) -> None:
+        """MAT / MAT-Dec (``config.policy`` ``"mat"`` / ``"mat_dec"``; :mod:`seqmarl.algos.core.mat_policy`): ONE
+        network holds the policy and the encoder's per-agent value head, so ``self.critic`` IS ``self.actors``
+        (``critic(obs) -> V [..., n]``, the per-agent buffer path) and ONE Adam optimiser trains both on MAT's
+        combined loss (``actor_update="mat_clip"``); ``critic_optimizer`` is None."""
+        kw: dict[str, Any] = dict(n_block=config.n_block, n_embd=config.n_embd, n_head=config.n_head,
+                                  agent_id=config.agent_id, feature_norm=config.feature_norm, out_gain=config.gain,
+                                  log_std_init=config.log_std_init, std_param=config.std_param,
+                                  std_x_coef=config.std_x_coef, std_y_coef=config.std_y_coef, device=self.device)
+        spaces = _action_spaces(spec)
+        if config.policy == "mat":
+            self.actors = MultiAgentTransformer(spec.n_agents, spec.obs_dim, spaces, condition=config.mat_condition,
+                                                **kw)
+        else:
+            self.actors = MATDecPolicy(spec.n_agents, spec.obs_dim, spaces, **kw)
+        self.critic = self.actors
+        self.value_norm = ValueNorm((), device=self.device) if config.use_value_norm else None
+        self.actor_optimizers = [torch.optim.Adam(self.actors.parameters(), lr=config.lr, eps=config.opti_eps,
+                                                  weight_decay=config.weight_decay)]
+        self.critic_optimizer = None
+        self.n_updates = 0
+
     # ------------------------------------------------------------------ acting
     @property
     def discrete(self) -> bool:
@@ -183,8 +209,9 @@ class OnPolicyAgent:
 
     @property
     def autoregressive(self) -> bool:
-        """``config.policy == "autoregressive"``: the actors are one :class:`AutoRegressiveActor`."""
-        return self.config.policy == "autoregressive"
+        """The actors are one auto-regressive joint policy: :class:`AutoRegressiveActor` (``config.policy ==
+        "autoregressive"``) or MAT's :class:`MultiAgentTransformer` (``"mat"``)."""
+        return self.config.policy in ("autoregressive", "mat")
 
     @property
     def random_order(self) -> bool:
@@ -262,8 +289,10 @@ class OnPolicyAgent:
         spec = self.spec
         if self.random_order:
             return _OrderRecordingBuffer(
-                rollout_length, num_envs, spec.n_agents, spec.obs_dim, spec.state_dim, action_shape=(),
-                n_actions_max=spec.max_actions, device=self.device, critic="centralised", agent=self,
+                rollout_length, num_envs, spec.n_agents, spec.obs_dim, spec.state_dim,
+                action_shape=() if spec.is_discrete else (spec.act_dim,),
+                n_actions_max=spec.max_actions if spec.is_discrete else None, device=self.device,
+                critic="centralised" if self.config.critic == "centralised" else "per_agent", agent=self,
             )
         rnn: dict[str, Any] = {}
         if self.recurrent:
@@ -287,7 +316,8 @@ class OnPolicyAgent:
             raise ValueError("a random-order auto-regressive agent needs the sampled execution orders: fill the "
                              "buffer from make_buffer() (or pass insert(..., order=) to a store_order=True buffer)")
         metrics = actor_updates.run(self, batch)
-        metrics.update(self._update_critic(batch))
+        if self.config.actor_update != "mat_clip":  # MAT trains its value head inside the combined loss
+            metrics.update(self._update_critic(batch))
         self.n_updates += 1
         return metrics
 
@@ -306,12 +336,16 @@ class OnPolicyAgent:
         for opt in self.actor_optimizers:
             for group in opt.param_groups:
                 group["lr"] = self.config.lr * frac
-        for group in self.critic_optimizer.param_groups:
-            group["lr"] = self.config.critic_lr * frac
+        if self.critic_optimizer is not None:  # None for MAT (one optimiser)
+            for group in self.critic_optimizer.param_groups:
+                group["lr"] = self.config.critic_lr * frac
 
     def current_lr(self) -> tuple[float, float]:
         """``(actor lr, critic lr)`` the next update will use."""
-        return float(self.actor_optimizers[0].param_groups[0]["lr"]), float(self.critic_optimizer.param_groups[0]["lr"])
+        actor_lr = float(self.actor_optimizers[0].param_groups[0]["lr"])
+        if self.critic_optimizer is None:  # MAT: one optimiser for policy and values
+            return actor_lr, actor_lr
+        return actor_lr, float(self.critic_optimizer.param_groups[0]["lr"])
 
     def _update_critic(self, batch: "actor_updates.Batch") -> dict[str, float]:
         """Critic epochs x minibatches of the clipped (Huber) value loss. The value normaliser folds in the
@@ -367,7 +401,7 @@ class OnPolicyAgent:
             "critic": self.critic.state_dict(),
             "value_norm": None if self.value_norm is None else self.value_norm.state_dict(),
             "actor_optimizers": [o.state_dict() for o in self.actor_optimizers],
-            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "n_updates": self.n_updates,
         }
@@ -379,6 +413,7 @@ class OnPolicyAgent:
             self.value_norm.load_state_dict(state["value_norm"])
         for opt, s in zip(self.actor_optimizers, state["actor_optimizers"]):
             opt.load_state_dict(s)
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        if self.critic_optimizer is not None:
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.generator.set_state(state["generator"].cpu() if hasattr(state["generator"], "cpu") else state["generator"])
         self.n_updates = int(state["n_updates"])
