@@ -75,7 +75,7 @@ from torch import nn
 from ._checks import check_flag_tensor, check_int, check_tensor
 from .distributions import DiagGaussian, MaskedCategorical
 from .joint_policy import check_order, fixed_orders, order_positions
-from .networks import BoxSpace, DiscreteSpace, MultiAgentActors, as_action_space, init_linear
+from .networks import BoxSpace, DiscreteSpace, MultiAgentActors, as_action_space
 
 Tensor = torch.Tensor
 
