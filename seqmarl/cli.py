@@ -61,7 +61,7 @@ def _load_optional_commands() -> None:
     """Import the modules that register further sub-commands (train, validate, sweep) if present."""
     import importlib
 
-    for module in ("seqmarl.train", "seqmarl.validate", "seqmarl.envs_cli"):
+    for module in ("seqmarl.train", "seqmarl.validate", "seqmarl.envs_cli", "seqmarl.tuned"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

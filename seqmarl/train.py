@@ -215,7 +215,9 @@ def top_level_help() -> str:
         default = f.default if f.default is not MISSING else None
         lines.append(f"  {f.name}={'none' if default is None else str(default).lower() if isinstance(default, bool) else default}")
     lines += ["", "env.<arg>=VALUE: the env factory's arguments (e.g. env.n_agents=4); algo.<field>=VALUE: the "
-              "algorithm's config fields; preset=harl: HARL's defaults (docs/harl_differences.md)"]
+              "algorithm's config fields; preset=harl: HARL's defaults (docs/harl_differences.md)",
+              "config=NAME: start from a tuned config with provenance, the other key=value win (seqmarl configs; "
+              "docs/configs.md)"]
     return "\n".join(lines)
 
 
@@ -286,7 +288,12 @@ def _main(ns: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(soft_wrap=True)
-    code = run_guarded(lambda: run(parse_overrides(ns.overrides)), console)
+    from seqmarl import tuned
+
+    if any(a.strip() == "config=list" for a in ns.overrides):  # the tuned configs (seqmarl configs)
+        tuned.print_list()
+        return 0
+    code = run_guarded(lambda: tuned.run_with_config(ns.overrides, run), console)
     if isinstance(code, int):
         return code
     trainer, history = code

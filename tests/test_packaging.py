@@ -59,3 +59,12 @@ def test_every_subpackage_is_listed() -> None:
             rel = init.parent.relative_to(ROOT / folder).as_posix()
             name = target.replace("/", ".") + ("" if rel == "." else "." + rel.replace("/", "."))
             assert name in listed, f"{name} (folder {init.parent}) is not in [tool.setuptools].packages"
+
+
+def test_wheel_ships_the_tuned_configs(wheel: Path) -> None:
+    """`seqmarl train config=NAME` finds its YAML files in an installed wheel (package data)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = sorted(f"seqmarl/configs/{p.name}" for p in (ROOT / "seqmarl" / "configs").glob("*.yaml"))
+    assert shipped, "no tuned configs in seqmarl/configs"
+    missing = [name for name in shipped if name not in names]
+    assert not missing, f"tuned configs missing from the wheel (pyproject [tool.setuptools.package-data]): {missing}"
