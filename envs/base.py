@@ -48,6 +48,7 @@ import torch
 __all__ = ["AgentSpace", "EnvSpec", "Step", "MultiAgentEnv", "as_device"]
 
 
+_STARTED = object()  # MultiAgentEnv.step_async: a step of the class's own protocol is under way
 MAX_ENV_BYTES = 16 * 2**30  # a batched env whose per-step buffers would exceed this is refused before allocating
 
 
@@ -282,6 +283,7 @@ class MultiAgentEnv(ABC):
             self._n_actions_t = torch.tensor(spec.n_actions, dtype=torch.int64, device=self._device)
         else:
             d = spec.act_dim
+            self._act_dim = d
             real = torch.zeros(spec.n_agents, d, dtype=torch.bool)
             low = torch.full((spec.n_agents, d), -math.inf)
             high = torch.full((spec.n_agents, d), math.inf)
@@ -290,6 +292,7 @@ class MultiAgentEnv(ABC):
                 low[i, : space.dim] = torch.tensor(space.low)
                 high[i, : space.dim] = torch.tensor(space.high)
             self._act_real = real.to(self._device)
+            self._act_padding = ~self._act_real
             self._act_low = low.to(self._device)
             self._act_high = high.to(self._device)
 
@@ -337,11 +340,40 @@ class MultiAgentEnv(ABC):
     def step(self, actions: torch.Tensor) -> Step:
         """Apply ``actions`` (int ``[B, n]`` for discrete, float ``[B, n, act_dim]`` for continuous) in every
         environment; auto-resets the environments whose episode ended (module docstring)."""
+        self._step_start(actions)
+        return self._step_finish()
+
+    # --- split stepping: start a step, do other work, then take its result ---------------------------
+    def step_async(self, actions: torch.Tensor) -> None:
+        """Start ``step(actions)``; :meth:`step_wait` returns its :class:`Step`. Environments whose simulation runs
+        elsewhere (worker processes, JAX's asynchronous dispatch) are already stepping when this returns, so the
+        caller can do unrelated work meanwhile (the trainer stores the previous transition then); elsewhere the step
+        runs inside :meth:`step_wait`. ``step_async(a); step_wait()`` is exactly ``step(a)``: same checks, same
+        results. Nothing else may be called on the environment in between."""
+        if getattr(self, "_async", None) is not None:
+            raise RuntimeError("step_async() called again before step_wait()")
+        if type(self).step is MultiAgentEnv.step:  # this class's own step: start it now
+            self._step_start(actions)
+            self._async = _STARTED
+        else:  # a subclass with its own step(): run it in step_wait
+            self._async = (actions,)
+
+    def step_wait(self) -> Step:
+        """The :class:`Step` of the last :meth:`step_async`."""
+        pending, self._async = getattr(self, "_async", None), None
+        if pending is None:
+            raise RuntimeError("step_wait() without a step_async() before it")
+        return self._step_finish() if pending is _STARTED else self.step(pending[0])
+
+    def _step_start(self, actions: torch.Tensor) -> None:
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         actions = self.validate_actions(actions) if self.check_actions else self._coerce(actions)
         self._elapsed += 1
-        reward, terminated = self._advance(actions)
+        self._advance_start(actions)
+
+    def _step_finish(self) -> Step:
+        reward, terminated = self._advance_finish()
         reward = reward.to(torch.float32)
         terminated = terminated.to(torch.bool)
         truncated = (self._elapsed >= self._spec.episode_limit) & ~terminated
@@ -357,8 +389,8 @@ class MultiAgentEnv(ABC):
         }
         # Unconditional masked reset: no host synchronisation, same generator consumption every step.
         self._reset_where(done)
-        self._elapsed = torch.where(done, torch.zeros_like(self._elapsed), self._elapsed)
-        self._episode_return = torch.where(done, torch.zeros_like(self._episode_return), self._episode_return)
+        self._elapsed.masked_fill_(done, 0)  # in place: info holds clones
+        self._episode_return.masked_fill_(done, 0.0)
         obs, state, avail = self._observe()
         return Step(obs=obs, state=state, avail_actions=avail, reward=reward,
                     terminated=terminated, truncated=truncated, info=info)
@@ -386,7 +418,7 @@ class MultiAgentEnv(ABC):
         spec = self._spec
         if (self.clip_actions and not spec.is_discrete and isinstance(actions, torch.Tensor)
                 and actions.is_floating_point() and actions.device == self._device
-                and tuple(actions.shape) == (self.num_envs, spec.n_agents, spec.act_dim)):
+                and tuple(actions.shape) == (self.num_envs, spec.n_agents, self._act_dim)):
             actions = self._clip_to_box(actions)
         if not isinstance(actions, torch.Tensor):
             raise TypeError(f"actions must be a torch.Tensor, got {type(actions).__name__}")
@@ -402,15 +434,17 @@ class MultiAgentEnv(ABC):
                 raise ValueError(f"actions must have shape [num_envs, n_agents] = {(b, n)}, got {tuple(actions.shape)}")
             actions = actions.to(torch.int64)
             bad = (actions < 0) | (actions >= self._n_actions_t)
-            if bool(bad.any()):
-                env, agent = (int(x) for x in bad.nonzero()[0])
-                raise ValueError(
-                    f"actions[{env}, {agent}] = {int(actions[env, agent])} is out of range for agent {agent} "
-                    f"with {spec.n_actions[agent]} actions"
-                )
             avail = self._current_avail()
-            ok = avail.gather(2, actions.unsqueeze(-1)).squeeze(-1)
-            if not bool(ok.all()):
+            # one host synchronisation for both checks (out-of-range entries are gathered at a clamped index and
+            # reported by the range check below, which comes first as before)
+            ok = avail.gather(2, actions.clamp(0, spec.max_actions - 1).unsqueeze(-1)).squeeze(-1)
+            if not bool((ok & ~bad).all()):
+                if bool(bad.any()):
+                    env, agent = (int(x) for x in bad.nonzero()[0])
+                    raise ValueError(
+                        f"actions[{env}, {agent}] = {int(actions[env, agent])} is out of range for agent {agent} "
+                        f"with {spec.n_actions[agent]} actions"
+                    )
                 env, agent = (int(x) for x in (~ok).nonzero()[0])
                 raise ValueError(
                     f"actions[{env}, {agent}] = {int(actions[env, agent])} is not available "
@@ -419,17 +453,19 @@ class MultiAgentEnv(ABC):
         else:
             if not actions.is_floating_point():
                 raise TypeError(f"actions must be a floating-point tensor for continuous spaces, got {actions.dtype}")
-            d = spec.act_dim
+            d = self._act_dim
             if tuple(actions.shape) != (b, n, d):
                 raise ValueError(f"actions must have shape [num_envs, n_agents, act_dim] = {(b, n, d)}, got {tuple(actions.shape)}")
             actions = actions.to(torch.float32)
-            real = self._act_real.expand(b, n, d)
-            bad = real & ~torch.isfinite(actions)
-            if bool(bad.any()):
-                env, agent, dim = (int(x) for x in bad.nonzero()[0])
-                raise ValueError(f"actions[{env}, {agent}, {dim}] must be finite, got {float(actions[env, agent, dim])}")
-            bad = real & ((actions < self._act_low) | (actions > self._act_high))
-            if bool(bad.any()):
+            finite = torch.isfinite(actions)
+            inside = (actions >= self._act_low) & (actions <= self._act_high)
+            if not bool(((finite & inside) | self._act_padding).all()):  # one host synchronisation for both checks
+                real = self._act_real.expand(b, n, d)
+                bad = real & ~finite
+                if bool(bad.any()):
+                    env, agent, dim = (int(x) for x in bad.nonzero()[0])
+                    raise ValueError(f"actions[{env}, {agent}, {dim}] must be finite, got {float(actions[env, agent, dim])}")
+                bad = real & ~inside
                 env, agent, dim = (int(x) for x in bad.nonzero()[0])
                 space = spec.agent_spaces[agent]
                 raise ValueError(
@@ -456,6 +492,17 @@ class MultiAgentEnv(ABC):
     @abstractmethod
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply the (validated) actions; return ``(reward [B], terminated [B])``."""
+
+    def _advance_start(self, actions: torch.Tensor) -> None:
+        """Optional split of :meth:`_advance` (with :meth:`_advance_finish`) for simulators that run outside this
+        thread: start applying the actions and return at once. By default the actions are kept for
+        :meth:`_advance_finish`, which calls :meth:`_advance`."""
+        self._advance_actions = actions
+
+    def _advance_finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(reward [B], terminated [B])`` of the step begun by :meth:`_advance_start`."""
+        actions, self._advance_actions = self._advance_actions, None
+        return self._advance(actions)
 
     @abstractmethod
     def _observe(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -351,11 +351,22 @@ class PettingZooBoxEnv(MultiAgentEnv):
         self._obs, self._state = self._present(self._tensor("obs"), self._tensor("state"))
 
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self._advance_start(actions)
+        return self._advance_finish()
+
+    def _advance_start(self, actions: torch.Tensor) -> None:
+        """Write the actions and start the slices (worker processes step while this returns)."""
         backend = self._backend
         if backend is None:
             raise RuntimeError("the environment is closed")
         np.copyto(backend.buffers["actions"], actions.detach().to("cpu", torch.float32).numpy())
-        backend.step()
+        backend.step_begin()
+
+    def _advance_finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        backend = self._backend
+        if backend is None:
+            raise RuntimeError("the environment is closed")
+        backend.step_end()
         self._obs, self._state = self._present(self._tensor("obs"), self._tensor("state"))
         self._slice_done = torch.from_numpy(backend.buffers["done"].copy())
         self._in_step = True

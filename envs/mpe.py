@@ -26,7 +26,9 @@ Conventions (and their sources):
   ``reward = np.sum(reward_n)`` shared by all agents of a collaborative world) and HARL's PettingZoo-MPE wrapper
   (``harl/envs/pettingzoo_mpe/pettingzoo_mpe_env.py``: ``total_reward = sum(rew[agent] ...)``). ``"mean"`` divides by
   the number of agents. Per-agent rewards: ``info["agent_rewards"]``.
-* **State**: mpe2's ``state()``, the concatenation of all agents' observations (``SimpleEnv.state``).
+* **State**: mpe2's ``state()``, the concatenation of all agents' observations (``SimpleEnv.state``); built from
+  the observations the step returned (the same numbers) rather than by calling ``state()``, which would compute
+  every observation a second time.
 * **Time limit**: ``max_cycles`` (default 25, the package's and MAPPO/HARL's episode length) is the
   ``episode_limit``; an episode that reaches it is ``truncated``. ``terminate_on_success=True`` (where offered)
   ends successful episodes ``terminated``.
@@ -111,7 +113,7 @@ def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None
         return module.parallel_env(**kwargs)
 
     return PettingZooEnv(env_fn, num_envs=num_envs, device=device, seed=seed, episode_limit=kwargs["max_cycles"],
-                         reward_reduction=reward_reduction, state="env", name=name)
+                         reward_reduction=reward_reduction, state="env", name=name, state_is_obs_concat=True)
 
 
 def _factory(scenario: str) -> Callable[..., PettingZooEnv]:

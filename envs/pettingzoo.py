@@ -97,14 +97,19 @@ class PettingZooEnv(MultiAgentEnv):
         clip_actions: Box actions are clipped into their box before stepping (default True, so a Gaussian
             policy's unbounded samples are accepted, as ``mamujoco/*`` and ``vmas/*`` do); ``False``: an action
             outside the box raises ``ValueError``.
+        state_is_obs_concat: the environment's ``state()`` is known to equal the concatenation of the agents'
+            (flattened, float32) observations in agent order, as mpe2's ``SimpleEnv.state`` is; the state is then
+            built from the observations the step returned instead of calling ``state()``, which computes every
+            observation a second time (same numbers; ``state()`` is still called while an agent is not alive).
     """
 
     def __init__(self, env_fn: Callable[[], Any], num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, episode_limit: int | None = None, reward_reduction: str = "sum",
                  state: str = "auto", name: str | None = None, check_actions: bool = True,
-                 clip_actions: bool = True) -> None:
-        if not isinstance(clip_actions, bool):
-            raise TypeError(f"clip_actions must be a bool, got {type(clip_actions).__name__}")
+                 clip_actions: bool = True, state_is_obs_concat: bool = False) -> None:
+        for flag_name, flag in (("clip_actions", clip_actions), ("state_is_obs_concat", state_is_obs_concat)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{flag_name} must be a bool, got {type(flag).__name__}")
         self.clip_actions = clip_actions
         if not callable(env_fn):
             raise TypeError(f"env_fn must be a callable returning a PettingZoo ParallelEnv, got {type(env_fn).__name__}")
@@ -189,6 +194,11 @@ class PettingZooEnv(MultiAgentEnv):
                 self._state_from_env = True
                 state_dim = int(probe.size)
         self.state_mode = "env" if self._state_from_env else "concat"
+        # flat positions of every real observation entry inside one padded [n, obs_dim] row, in agent order: the
+        # "concat" state is row.reshape(-1)[index]; with state_is_obs_concat (the package's state() is known to be
+        # exactly that, e.g. mpe2's SimpleEnv.state) it replaces the state() call while every agent is alive
+        self._concat_index = np.concatenate([i * obs_dim + np.arange(d) for i, d in enumerate(self.agent_obs_dims)])
+        self._state_is_obs_concat = bool(state_is_obs_concat) and self._state_from_env
 
         spec = EnvSpec(n_agents=n, obs_dim=obs_dim, state_dim=state_dim, agent_spaces=tuple(agent_spaces),
                        episode_limit=limit)
@@ -279,10 +289,10 @@ class PettingZooEnv(MultiAgentEnv):
                     if not mask.any():
                         raise ValueError(f"{self.name}: action_mask of live agent {agent!r} allows no action")
                     avail[i, :k] = mask
-        if self._state_from_env:
+        if self._state_from_env and not (self._state_is_obs_concat and all(alive) and len(obs) == len(dims)):
             self._state[b] = np.asarray(self._envs[b].state(), dtype=np.float32).reshape(-1)
         else:
-            self._state[b] = np.concatenate([row[i, : dims[i]] for i in range(len(dims))])
+            self._state[b] = row.reshape(-1)[self._concat_index]
 
     # --- protocol ---------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> Step:
@@ -327,8 +337,8 @@ class PettingZooEnv(MultiAgentEnv):
             "final_active": final_active,
         }
         self._reset_where(done)
-        self._elapsed = torch.where(done, torch.zeros_like(self._elapsed), self._elapsed)
-        self._episode_return = torch.where(done, torch.zeros_like(self._episode_return), self._episode_return)
+        self._elapsed.masked_fill_(done, 0)  # in place: info holds clones
+        self._episode_return.masked_fill_(done, 0.0)
         obs, state, avail = self._observe()
         info["active"] = self.active
         return Step(obs=obs, state=state, avail_actions=avail, reward=reward,
@@ -341,6 +351,7 @@ class PettingZooEnv(MultiAgentEnv):
     def _advance_all(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b_count, n = self.num_envs, self.spec.n_agents
         acts = actions.detach().cpu().numpy()
+        acts_list = acts.tolist() if self.spec.is_discrete else None  # Python ints: no numpy scalar per entry
         rewards = np.zeros((b_count, n), dtype=np.float32)
         terminated = np.zeros(b_count, dtype=bool)
         env_truncated = np.zeros(b_count, dtype=bool)
@@ -352,7 +363,7 @@ class PettingZooEnv(MultiAgentEnv):
                 if agent not in live:
                     continue
                 if discrete:
-                    action_dict[agent] = int(acts[b, i]) + self._act_starts[i]
+                    action_dict[agent] = acts_list[b][i] + self._act_starts[i]
                 else:
                     shape, dtype = self._act_shapes[i]
                     dim = self.spec.agent_spaces[i].dim

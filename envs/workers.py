@@ -144,6 +144,14 @@ class VectorBackend:
     def step(self) -> None:
         raise NotImplementedError
 
+    def step_begin(self) -> None:
+        """Start :meth:`step` (the worker pool returns at once; in-process stepping happens here);
+        :meth:`step_end` waits for it. ``step_begin(); step_end()`` is ``step()``."""
+        self.step()
+
+    def step_end(self) -> None:
+        """Wait for the step begun by :meth:`step_begin`."""
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -300,17 +308,41 @@ class WorkerPool(VectorBackend):
         self._require()
         self._broadcast(_STEP, "step")
 
+    def step_begin(self) -> None:
+        """Send the step command to every worker and return while they step (the lock is held until
+        :meth:`step_end` has collected every answer)."""
+        self._require()
+        self._lock.acquire()
+        try:
+            self._send(_STEP, "step")
+        except BaseException:
+            self._lock.release()
+            raise
+        self._stepping = True
+
+    def step_end(self) -> None:
+        if not getattr(self, "_stepping", False):
+            raise RuntimeError("step_end() without step_begin()")
+        self._stepping = False
+        try:
+            self._collect("step")
+        finally:
+            self._lock.release()
+
     def _require(self) -> None:
         if self._closed:
             raise RuntimeError("the environment is closed (its worker pool was shut down)")
 
+    def _send(self, cmd: bytes, what: str) -> None:
+        for w, conn in enumerate(self._conns):
+            try:
+                conn.send_bytes(cmd)
+            except (OSError, ValueError):
+                self._fail(w, what)
+
     def _broadcast(self, cmd: bytes, what: str) -> None:
         with self._lock:
-            for w, conn in enumerate(self._conns):
-                try:
-                    conn.send_bytes(cmd)
-                except (OSError, ValueError):
-                    self._fail(w, what)
+            self._send(cmd, what)
             self._collect(what)
 
     def _collect(self, what: str) -> None:

@@ -195,6 +195,10 @@ class RolloutBuffer:
             self.avail_actions.fill_(True)
 
     def _put(self, name: str, dst: Tensor, src: Tensor, *, flag: bool = False) -> None:
+        # fast path (every collection step): exactly the stored dtype and shape, so every check below passes
+        if type(src) is Tensor and src.dtype == dst.dtype and src.shape == dst.shape[1:]:
+            dst[self.step].copy_(src.detach() if src.requires_grad else src)
+            return
         check_tensor(src, name)
         if flag:
             src = check_flag_tensor(src, name)

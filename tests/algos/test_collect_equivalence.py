@@ -1,0 +1,62 @@
+"""``Trainer.collect`` of a feed-forward agent (critic reuse across steps, split env steps overlapped with the
+buffer inserts) fills the buffer exactly as the plain loop ``act -> values -> step -> values(final) -> insert``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqmarl.algos import Trainer, TrainerConfig, make_agent
+from seqmarl.envs import make
+
+
+def _plain_loop(env, agent, steps, step, buffer, returns):
+    buffer.reset()
+    for _ in range(steps):
+        actions, log_probs = agent.act(step)
+        values = agent.values(step.state, step.obs)
+        nxt = env.step(actions)
+        next_values = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs))
+        buffer.insert(step.obs, step.state, actions, log_probs, nxt.reward, values, next_values, nxt.terminated,
+                      nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None)
+        done = nxt.terminated | nxt.truncated
+        returns.extend(nxt.info["episode_return"][done].tolist())
+        step = nxt
+    return step
+
+
+CASES = [
+    ("matrix/climbing", {}, "mappo", {}),
+    ("matrix/penalty", {}, "happo", {}),
+    ("bridge", {}, "ippo", {}),
+    ("matrix/permutation", {"n_agents": 3}, "ar_mappo", {"ar_order": "random"}),  # its buffer takes the orders from act
+    ("smax/3m", {"episode_limit": 12}, "mappo", {}),  # the differential test's compiled shape (B = 3)
+    ("mamujoco/HalfCheetah-6x1", {"episode_limit": 7}, "mappo", {}),  # the trainer's env steps in 2 workers
+]
+
+
+@pytest.mark.parametrize("name,env_kw,algo,overrides", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_collect_fills_the_buffer_as_the_plain_loop(name, env_kw, algo, overrides):
+    if name.startswith("smax"):
+        pytest.importorskip("jaxmarl")
+    if name.startswith("mamujoco"):
+        pytest.importorskip("gymnasium_robotics")
+    num_envs, T = 3, 9
+    pool = {"workers": 2} if name.startswith("mamujoco") else {}
+    envs = [make(name, num_envs=num_envs, seed=3, **env_kw, **pool), make(name, num_envs=num_envs, seed=3, **env_kw)]
+    try:
+        agents = [make_agent(algo, e.spec, seed=1, hidden=(16, 16), **overrides) for e in envs]
+        trainer = Trainer(envs[0], agents[0], TrainerConfig(total_steps=10**6, rollout_length=T, progress=False,
+                                                            tensorboard=False), seed=5)
+        buffer, returns = agents[1].make_buffer(T, num_envs), []
+        step = envs[1].reset(seed=5)
+        for iteration in range(3):
+            got = trainer.collect()
+            step = _plain_loop(envs[1], agents[1], T, step, buffer, returns)
+            for key, value in buffer.fields().items():
+                assert torch.equal(got.fields()[key], value), f"iteration {iteration}: {key}"
+        assert trainer._episode_returns == returns
+    finally:
+        for e in envs:
+            if hasattr(e, "close"):
+                e.close()
