@@ -149,6 +149,41 @@ def _read_actors(actors: Any, game: MarkovGame, env: Any, obs: str | None) -> Fa
     return Factorized(tables)
 
 
+def _read_joint(policy: Any, game: MarkovGame, env: Any, obs: str | None) -> Policy:
+    """The exact JOINT table of an auto-regressive policy (AR-MAPPO, MAT: agent ``i_k`` conditioned on the earlier
+    agents' actions), ``pi(a|s) = prod_k pi^{i_k}(a^{i_k} | s, a^{i_{<k}})`` by enumerating every action prefix
+    (:func:`seqmarl.validate.joint_policy`). For an agent, its execution orders (``agent.order_support()``: the
+    fixed one, or the uniform mixture over all ``n!`` for a random order per sample); for bare actors, the fixed
+    order ``0, ..., n-1``. Not a product of per-agent tables, so a :class:`seqmarl.theory.Joint`."""
+    actors = getattr(policy, "execution_actors", getattr(policy, "actors", None)) or policy
+    if getattr(actors, "recurrent", False):
+        raise ValueError("policy is a recurrent agent (use_rnn=True): it acts on its history, so it has no stationary "
+                         "table pi(a|s); use a feed-forward agent for exact checks")
+    if not getattr(actors, "discrete", True):
+        raise ValueError("policy has continuous actions; tabular policies need the discrete actions of a MarkovGame")
+    n = getattr(actors, "n_agents", game.n_agents)
+    if n != game.n_agents:
+        raise ValueError(f"policy has {n} agents, the game {game.n_agents}")
+    mode = _obs_mode(obs, getattr(actors, "obs_dim", None), game, env)
+    if env is None or env.obs_mode != mode:
+        from seqmarl.envs.matrix import MatrixGameEnv
+
+        env = MatrixGameEnv(game, num_envs=1, obs=mode)
+    if hasattr(policy, "order_support") and hasattr(policy, "device"):  # a seqmarl.algos agent
+        from seqmarl.validate import joint_policy
+
+        return _check_shape(joint_policy(policy, env), game)
+    import torch
+
+    from seqmarl.algos.core.joint_policy import exact_joint_table
+
+    obs_table, avail = _observations(game, env, mode)
+    device = _device_of(actors)
+    with torch.no_grad():
+        table = exact_joint_table(actors, obs_table.to(device), avail.to(device), game.n_actions, None)
+    return _check_shape(Joint(table), game)
+
+
 def _device_of(module: object) -> Any:
     params = getattr(module, "parameters", None)
     if callable(params):
@@ -194,7 +229,9 @@ def tabular_policy(policy: object, game: object, *, obs: str | None = None) -> P
       of per-agent tables ``[S, A_i]`` (numpy or torch);
     * a ``seqmarl.algos`` agent (``make_agent(...)``) or its ``actors``: every agent's distribution is read on the
       observation of every state, ``pi^i(a^i|s) = actor_i(o_i(s))`` — exact, since the env's policies are
-      stationary functions of ``s`` (not for recurrent agents);
+      stationary functions of ``s`` (not for recurrent agents); an auto-regressive agent (AR-MAPPO, anything whose
+      actors have ``autoregressive = True``) comes back as its exact joint table :class:`seqmarl.theory.Joint`,
+      ``pi(a|s) = prod_k pi^{i_k}(a^{i_k}|s, a^{i_{<k}})`` over its execution orders (:func:`_read_joint`);
     * a user's torch policy with the small protocol: a list (or ``nn.ModuleList``) of ``n`` callables
       ``obs_i [S, obs_dim] -> dist``, or one callable ``obs [S, n, obs_dim] -> dist`` of batch shape ``[S, n]``
       (or a list of ``n`` dists); ``dist`` is anything with ``.probs`` (``torch.distributions.Categorical``) or
@@ -225,6 +262,9 @@ def tabular_policy(policy: object, game: object, *, obs: str | None = None) -> P
         if all(callable(f) for f in policy):
             return _read_callables(policy, game, env, obs)
         raise TypeError("policy (a sequence) must hold n per-agent tables [S, A_i] or n per-agent callables obs_i -> dist")
+    executing = getattr(policy, "execution_actors", getattr(policy, "actors", None))
+    if getattr(executing, "autoregressive", False) or getattr(policy, "autoregressive", False):
+        return _read_joint(policy, game, env, obs)
     actors = getattr(policy, "actors", None)
     if actors is not None and hasattr(actors, "distribution_agent"):
         return _read_actors(actors, game, env, obs)

@@ -166,3 +166,115 @@ def validation_figure(report: ValidationReport, plot_tol: float = VIOLATION_PLOT
     fig.suptitle(f"{report.algo} on {report.env} (seed {report.seed}): exact oracle after every update")
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------ the permutation game (issue 9 §5)
+PERMUTATION_FILES = ("permutation_heatmap.png", "conditional_entropy.png", "permutation.json")
+
+
+def _combo_labels(shape: Sequence[int]) -> list[str]:
+    """``"a1a2..."`` labels of the joint actions of some agents in C order (one digit per agent when < 10)."""
+    import itertools
+
+    sep = "" if max(shape) <= 10 else ","
+    return [sep.join(str(a) for a in combo) for combo in itertools.product(*[range(s) for s in shape])]
+
+
+def permutation_heatmap_figure(joint: Any, *, title: str = "", n_rows: int | None = None) -> Figure:
+    """The one-state joint table ``pi(a)`` as a heat map (:func:`seqmarl.theory.conditional_entropy.heatmap_matrix`):
+    rows = joint actions of agents ``1..ceil(n/2)``, columns = those of the rest (16 x 16 for n = 4). Cells of the
+    permutations (all actions distinct, reward 1) are outlined, so mass off them (reward 0) is visible."""
+    import itertools
+
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from seqmarl.theory.conditional_entropy import heatmap_matrix
+
+    p = np.asarray(joint, dtype=np.float64)
+    n = p.ndim
+    k = math.ceil(n / 2) if n_rows is None else n_rows
+    m = heatmap_matrix(p, k)
+    fig = Figure(figsize=(7.2, 6.2))
+    ax = fig.add_subplot()
+    image = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=max(float(m.max()), 1e-12), aspect="equal",
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="π(a) (exact)")
+    rows, cols = _combo_labels(p.shape[:k]), _combo_labels(p.shape[k:])
+    if len(rows) <= 64:
+        ax.set_yticks(range(len(rows)), rows, fontsize=6 if len(rows) > 16 else 7)
+    if len(cols) <= 64:
+        ax.set_xticks(range(len(cols)), cols, fontsize=6 if len(cols) > 16 else 7, rotation=90)
+    if len(set(p.shape)) == 1 and p.shape[0] == n and m.size <= 4096:  # outline the permutations
+        for r, row in enumerate(itertools.product(*[range(s) for s in p.shape[:k]])):
+            for c, col in enumerate(itertools.product(*[range(s) for s in p.shape[k:]])):
+                if len(set(row + col)) == n:
+                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="white", lw=0.5, alpha=0.6))
+    agents = list(range(1, n + 1))
+    ax.set_ylabel(f"actions of agents {agents[0]}–{agents[k - 1]}" if k > 1 else "action of agent 1")
+    ax.set_xlabel(f"actions of agents {agents[k]}–{agents[-1]}" if n - k > 1 else f"action of agent {n}")
+    ax.set_title(title or f"exact joint policy on the permutation game (n = {n}); outlined: permutations",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def conditional_entropy_figure(entropies: Sequence[float], ceiling: Sequence[float], order: Sequence[int], *,
+                               n_actions: int | None = None, title: str = "") -> Figure:
+    """Bars: ``H(a^{i_k} | a^{i_{<k}})`` at every position ``k`` of the execution order (exact, nats); steps: the
+    ceiling ``log(n - k + 1)`` of a policy on the permutations; dashed: ``log A`` (any policy)."""
+    import numpy as np
+
+    h = np.asarray(entropies, dtype=np.float64)
+    c = np.asarray(ceiling, dtype=np.float64)
+    n = len(h)
+    ks = np.arange(1, n + 1)
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    ax.bar(ks, h, width=0.6, color="tab:blue", label="H(a^{i_k} | a^{i_<k}) (exact)")
+    ax.step(np.r_[ks - 0.5, ks[-1] + 0.5], np.r_[c, c[-1]], where="post", color="tab:red", lw=1.5,
+            label="ceiling log(n − k + 1)")
+    if n_actions is not None:
+        ax.axhline(math.log(n_actions), color="0.4", ls="--", lw=1, label=f"log A = log {n_actions}")
+    ax.set_xticks(ks, [f"k={k}\nagent {i + 1}" for k, i in zip(ks, order)], fontsize=8)
+    ax.set_xlabel("position k in the execution order")
+    ax.set_ylabel("conditional entropy (nats)")
+    ax.set_ylim(0, max(float(c.max()), float(h.max()), math.log(n_actions) if n_actions else 0.0) * 1.15 + 1e-9)
+    joint_h, top = float(h.sum()), float(c.sum())
+    ax.set_title(title or f"per-agent conditional entropy: joint H = {joint_h:.4g} of log {n}! = {top:.4g}",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def write_permutation_pictures(joint: Any, run_dir: Path, *, order: Sequence[int] | None = None,
+                               label: str = "") -> dict[str, Any]:
+    """Write :data:`PERMUTATION_FILES` into ``run_dir`` for the one-state joint table ``joint [A_1..A_n]`` of a
+    policy on the permutation game: the heat map, the conditional entropies in ``order`` (default ``0..n-1``)
+    against ``log(n - k + 1)``, and the numbers (``permutation.json``). Returns the numbers."""
+    import json
+
+    import numpy as np
+
+    from seqmarl.theory.conditional_entropy import conditional_entropies, heatmap_matrix, permutation_ceiling
+
+    p = np.asarray(joint, dtype=np.float64)
+    n = p.ndim
+    order = tuple(range(n)) if order is None else tuple(int(i) for i in order)
+    h = conditional_entropies(p, order)
+    ceiling = permutation_ceiling(n)
+    on_perm = float(sum(p[a] for a in np.ndindex(*p.shape) if len(set(a)) == n))
+    numbers = {"n_agents": n, "order": list(order), "conditional_entropy": h.tolist(), "ceiling": ceiling.tolist(),
+               "joint_entropy": float(h.sum()), "log_n_factorial": float(math.lgamma(n + 1)),
+               "mass_on_permutations": on_perm,
+               "heatmap_rows_agents": list(range(math.ceil(n / 2))),
+               "heatmap": heatmap_matrix(p).tolist()}
+    prefix = f"{label}: " if label else ""
+    save_figure(permutation_heatmap_figure(p, title=f"{prefix}exact π(a), mass on permutations {on_perm:.4g} "
+                                                   "(outlined)"), run_dir / PERMUTATION_FILES[0])
+    save_figure(conditional_entropy_figure(h, ceiling, order, n_actions=p.shape[0],
+                                           title=f"{prefix}joint H = {h.sum():.4g} of log {n}! = "
+                                                 f"{math.lgamma(n + 1):.4g}"), run_dir / PERMUTATION_FILES[1])
+    (run_dir / PERMUTATION_FILES[2]).write_text(json.dumps(numbers, indent=2))
+    return numbers

@@ -319,6 +319,13 @@ def validate(cfg: RunConfig, tol: float = 1e-6, console: Any = None) -> tuple[Va
         report.value_fit = value_fit_report(agent, env).to_dict()
     (trainer.run_dir / "validation.json").write_text(report.to_json())
     plot_report(report, trainer.run_dir / "validation.png")
+    from seqmarl.theory.conditional_entropy import is_permutation_game
+
+    if is_permutation_game(game):  # joint heat map, H(a^{i_k} | a^{i_<k}) against log(n - k + 1): plots.py
+        orders = agent.order_support() if hasattr(agent, "order_support") else []
+        plots.write_permutation_pictures(joint_policy(agent, env).probs()[0], trainer.run_dir,
+                                         order=orders[0] if len(orders) == 1 else None,
+                                         label=f"{cfg.algo} seed {cfg.seed}")
     plots.write_return_plot(trainer.history, trainer.run_dir / "return.png", algo=cfg.algo, env=cfg.env,
                             seed=cfg.seed, game=game)
     return report, trainer.run_dir
@@ -343,6 +350,9 @@ def summary_lines(report: ValidationReport, run_dir: Path | None = None) -> list
     if run_dir is not None:
         lines.append("written:")
         lines += [f"  {run_dir / name}" for name in ("validation.json", "validation.png", "return.png")]
+        from seqmarl.plots import PERMUTATION_FILES
+
+        lines += [f"  {run_dir / name}" for name in PERMUTATION_FILES if (run_dir / name).exists()]
     return lines
 
 
