@@ -67,21 +67,47 @@ def test_vdn_follows_the_data_weights_of_epsilon_greedy_exploration():
 
 # --------------------------------------------------------------------------------------------- QMIX
 @pytest.mark.parametrize("name", list(GAMES))
-def test_qmix_cannot_beat_the_monotone_class(name):
-    """The learned residual is never below the best monotone fit's (QMIX's mixing is monotone)."""
-    agent, env = fit_on_uniform_data("qmix", GAMES[name], steps=400, lr=0.02)
-    rep = value_fit_report(agent, env)
-    assert rep.learned_residual >= rep.oracle_residual * (1 - 1e-6) - 1e-9
-
-
-@pytest.mark.parametrize("name", ["random3x3"])
-def test_qmix_reaches_the_best_monotone_fit_where_it_is_convex(name):
-    """Where the best monotone fit is representable by QMIX's (convex, monotone) mixing network, the learned
-    residual is within 5% of the oracle's and the greedy joint action is the oracle fit's."""
+def test_qmix_cannot_beat_its_class_and_reaches_the_best_fit_of_its_utility_ordering(name):
+    """The learned residual is never below the best fit of QMIX's network class (monotone + supermodular,
+    ``qmix_network_fit``: a lower bound for any QMIX mixer), hence never below the best monotone fit either; and it is
+    within 5% of the exact best fit inside the cone of the utility ordering the agents learned (``cone_residual``):
+    gradient training reaches the optimum of the basin it settles in, on every game. (Ablation: VDN's additive
+    mixer's fit lies in the cone of its own utility ordering but misses that cone's optimum on qtran by ~55%:
+    test_vdn_mixer_misses_the_cone_optimum_of_qtran.)"""
     agent, env = fit_on_uniform_data("qmix", GAMES[name], steps=1500, lr=0.01)
     rep = value_fit_report(agent, env)
+    assert rep.learned_residual >= rep.oracle_residual * (1 - 1e-6) - 1e-9
+    assert rep.oracle_residual >= rep.monotone_residual * (1 - 1e-6) - 1e-9
+    assert rep.cone_residual >= rep.oracle_residual * (1 - 1e-6) - 1e-9
+    assert rep.learned_residual <= 1.05 * rep.cone_residual + 1e-9, rep
+
+
+def test_vdn_mixer_misses_the_cone_optimum_of_qtran():
+    """Ablation of the test above: the additive fit (VDN) is in the cone of its own utility ordering, but on qtran
+    it is not that cone's best fit, so the 5% check fails for it. (On climbing, penalty and xor(2) it happens to be.)"""
+    game = GAMES["qtran"]
+    agent, env = fit_on_uniform_data("vdn", game, steps=400, lr=0.02)
+    rep = value_fit_report(agent, env)
+    util = agent.utilities(env.observation_of_state(0)[None])[0].double().numpy()
+    orders = tuple(tuple(int(a) for a in np.argsort(util[i, :3], kind="stable")) for i in range(2))
+    w = np.asarray(rep.weights)
+    cone = fz.qmix_network_fit(np.asarray(rep.payoff), w, orders=[orders]).residual / w.sum()
+    assert rep.learned_residual > 1.3 * cone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["climbing", "penalty", "random3x3"])
+def test_qmix_reaches_the_optimum_of_its_network_class(name):
+    """Best of 4 initialisations on the same replay, chosen by training loss (no oracle in the choice): the learned
+    residual is within 5% of the best fit of QMIX's network class and the greedy joint action is that fit's (unique
+    on these games). On climbing and penalty that class optimum is ~1.4x the best MONOTONE fit: the monotone oracle
+    is out of reach for any QMIX mixer (supermodularity, ``qmix_network_fit``). On qtran and xor(2) (data seed 0)
+    every initialisation settles in another cone, whose exact optimum it reaches (test above): qtran's is the basin
+    with a flat top over {b, c}^2 that the QTRAN paper (Son et al. 2019, Table 1) reports for QMIX."""
+    agent, env = fit_on_uniform_data("qmix", GAMES[name], steps=1500, lr=0.01, restarts=4)
+    rep = value_fit_report(agent, env)
     assert rep.learned_residual <= 1.05 * rep.oracle_residual, rep
-    assert rep.learned_greedy in rep.oracle_greedy
+    assert len(rep.oracle_greedy) == 1 and rep.learned_greedy == rep.oracle_greedy[0]
 
 
 def test_qmix_ends_at_the_seed_predicted_action_on_climbing():
@@ -94,15 +120,15 @@ def test_qmix_ends_at_the_seed_predicted_action_on_climbing():
 
 def test_qmix_with_signed_mixing_weights_leaves_the_monotone_class():
     """Ablation of the abs(): signed hypernetwork weights fit climbing better than ANY monotone function can, so
-    test_qmix_cannot_beat_the_monotone_class fails without the constraint."""
+    the lower-bound check of test_qmix_cannot_beat_its_class_... fails without the constraint."""
     agent, env = fit_on_uniform_data("qmix", GAMES["climbing"], steps=1500, lr=0.01, qmix_weights="none")
     rep = value_fit_report(agent, env)
-    assert rep.learned_residual < 0.9 * rep.oracle_residual
+    assert rep.learned_residual < 0.9 * rep.monotone_residual
 
 
 def test_qmix_mixing_is_convex_and_monotone_in_the_utilities():
-    """Why QMIX stays above the monotone oracle on climbing: ELU is convex and the weights are non-negative, so
-    Q_tot(s, .) is convex (Hessian PSD) as well as monotone in the utilities."""
+    """ELU is convex and the weights are non-negative, so Q_tot(s, .) is convex (Hessian PSD) as well as monotone
+    in the utilities."""
     from seqmarl.algos.core.mixers import QMIXMixer
 
     torch.manual_seed(0)
@@ -112,6 +138,30 @@ def test_qmix_mixing_is_convex_and_monotone_in_the_utilities():
         q = torch.randn(3) * 5
         hess = torch.autograd.functional.hessian(lambda x: mixer(x, state), q)
         assert torch.linalg.eigvalsh(hess).min() >= -1e-5
+
+
+@pytest.mark.parametrize("weights", ["abs", "none"])
+def test_qmix_mixer_tables_lie_in_the_network_class(weights):
+    """The lemma of ``qmix_network_fit``: a QMIX mixer's table on any utility grid is monotone and supermodular, so
+    its own best network-class fit has residual 0 (to solver tolerance). With signed weights (ablation) some
+    mixers leave the class."""
+    from seqmarl.algos.core.mixers import QMIXMixer
+
+    torch.manual_seed(1)
+    worst = 0.0
+    for trial in range(8):
+        mixer = QMIXMixer(2, 3, weight_activation=weights).double()
+        state = torch.randn(3, dtype=torch.float64)
+        u1, u2 = torch.randn(3, dtype=torch.float64) * 3, torch.randn(3, dtype=torch.float64) * 3
+        grid = torch.stack(torch.meshgrid(u1, u2, indexing="ij"), -1).reshape(-1, 2)
+        with torch.no_grad():
+            table = mixer(grid, state.expand(9, 3)).reshape(3, 3).numpy()
+        scale = 1.0 + np.abs(table).max()
+        worst = max(worst, fz.qmix_network_fit(table).residual / scale**2)
+    if weights == "abs":
+        assert worst < 1e-7
+    else:
+        assert worst > 1e-4
 
 
 # --------------------------------------------------------------------------------------------- QPLEX
