@@ -209,7 +209,7 @@ def permutation_heatmap_figure(joint: Any, *, title: str = "", n_rows: int | Non
         for r, row in enumerate(itertools.product(*[range(s) for s in p.shape[:k]])):
             for c, col in enumerate(itertools.product(*[range(s) for s in p.shape[k:]])):
                 if len(set(row + col)) == n:
-                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="white", lw=0.5, alpha=0.6))
+                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="0.75", lw=0.7))
     agents = list(range(1, n + 1))
     ax.set_ylabel(f"actions of agents {agents[0]}–{agents[k - 1]}" if k > 1 else "action of agent 1")
     ax.set_xlabel(f"actions of agents {agents[k]}–{agents[-1]}" if n - k > 1 else f"action of agent {n}")
@@ -231,9 +231,9 @@ def conditional_entropy_figure(entropies: Sequence[float], ceiling: Sequence[flo
     ks = np.arange(1, n + 1)
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
-    ax.bar(ks, h, width=0.6, color="tab:blue", label="H(a^{i_k} | a^{i_<k}) (exact)")
+    ax.bar(ks, h, width=0.6, color="tab:blue", label=r"$H(a^{i_k} \mid a^{i_{<k}})$ (exact)")
     ax.step(np.r_[ks - 0.5, ks[-1] + 0.5], np.r_[c, c[-1]], where="post", color="tab:red", lw=1.5,
-            label="ceiling log(n − k + 1)")
+            label="ceiling log(n − k + 1)")  # policies on the permutations (J = 1)
     if n_actions is not None:
         ax.axhline(math.log(n_actions), color="0.4", ls="--", lw=1, label=f"log A = log {n_actions}")
     ax.set_xticks(ks, [f"k={k}\nagent {i + 1}" for k, i in zip(ks, order)], fontsize=8)
@@ -243,7 +243,7 @@ def conditional_entropy_figure(entropies: Sequence[float], ceiling: Sequence[flo
     joint_h, top = float(h.sum()), float(c.sum())
     ax.set_title(title or f"per-agent conditional entropy: joint H = {joint_h:.4g} of log {n}! = {top:.4g}",
                  fontsize=9)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 
