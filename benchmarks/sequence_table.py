@@ -22,39 +22,33 @@ import torch
 
 from seqmarl.validate import oracle_run
 
-FAST = dict(lr=5e-3, n_embd=32, ppo_epoch=5)  # tests/algos/test_mat.py FAST
+FAST = dict(lr=5e-3, n_embd=32, ppo_epoch=5, clip=0.05)  # tests/algos/test_mat.py FAST (clip: MAT train scripts)
+CLIP02 = dict(FAST, clip=0.2)  # the same with mat/config.py's default clip 0.2
 PERM = dict(FAST, ar_order="random", agent_id=True)
 NO_COND = dict(mat_condition=False)
 
+
+def _variants(mat_label: str, mat: dict, dec: dict) -> dict:
+    return {
+        "mat": (mat_label, "mat", mat),
+        "mat_dec": ("MAT-Dec" + (" (id)" if dec.get("agent_id") else ""), "mat_dec",
+                    {k: v for k, v in dec.items() if k not in ("ar_order",)}),
+        "ablation": ("ablation: MAT, previous actions hidden", "mat", {**mat, **NO_COND}),
+        "mat_clip02": (mat_label + ", clip 0.2", "mat", {**mat, "clip": 0.2}),
+    }
+
+
 # row -> (env, env kwargs, updates, num_envs, optimum J, {variant key: (label, algo, overrides)})
 ROWS = {
-    "xor2": ("matrix/xor", {"n_agents": 2}, 40, 128, 1.0, {
-        "mat": ("MAT (fixed order, no id)", "mat", FAST),
-        "mat_dec": ("MAT-Dec (no id)", "mat_dec", FAST),
-        "ablation": ("ablation: MAT, previous actions hidden", "mat", {**FAST, **NO_COND}),
-    }),
-    "xor4": ("matrix/xor", {"n_agents": 4}, 40, 128, 1.0, {
-        "mat": ("MAT (fixed order, no id)", "mat", FAST),
-        "mat_dec": ("MAT-Dec (no id)", "mat_dec", FAST),
-        "ablation": ("ablation: MAT, previous actions hidden", "mat", {**FAST, **NO_COND}),
-    }),
-    "perm4": ("matrix/permutation", {"n_agents": 4}, 60, 128, 1.0, {
-        "mat": ("MAT (random order + id)", "mat", PERM),
-        "mat_fixed": ("MAT (fixed order, no id)", "mat", FAST),
-        "mat_dec": ("MAT-Dec (id)", "mat_dec", {**FAST, "agent_id": True}),
-        "ablation": ("ablation: MAT random order + id, previous actions hidden", "mat", {**PERM, **NO_COND}),
-    }),
-    "climbing": ("matrix/climbing", {}, 30, 128, 11.0, {
-        "mat": ("MAT", "mat", FAST),
-        "mat_dec": ("MAT-Dec", "mat_dec", FAST),
-        "ablation": ("ablation: MAT, previous actions hidden", "mat", {**FAST, **NO_COND}),
-    }),
-    "penalty": ("matrix/penalty", {"k": -100.0}, 30, 128, 10.0, {
-        "mat": ("MAT", "mat", FAST),
-        "mat_dec": ("MAT-Dec", "mat_dec", FAST),
-        "ablation": ("ablation: MAT, previous actions hidden", "mat", {**FAST, **NO_COND}),
-    }),
+    "xor2": ("matrix/xor", {"n_agents": 2}, 40, 128, 1.0, _variants("MAT (fixed order, no id)", FAST, FAST)),
+    "xor4": ("matrix/xor", {"n_agents": 4}, 40, 128, 1.0, _variants("MAT (fixed order, no id)", FAST, FAST)),
+    "perm4": ("matrix/permutation", {"n_agents": 4}, 60, 128, 1.0,
+              _variants("MAT (random order + id)", PERM, dict(FAST, agent_id=True))),
+    "climbing": ("matrix/climbing", {}, 30, 128, 11.0, _variants("MAT", FAST, FAST)),
+    "penalty": ("matrix/penalty", {"k": -100.0}, 30, 128, 10.0, _variants("MAT", FAST, FAST)),
 }
+ROWS["climbing"][5]["mat_clip02_adv_none"] = ("MAT, clip 0.2, adv not normalised", "mat",
+                                               {**CLIP02, "adv_norm": "none"})
 
 
 def main() -> None:
@@ -62,7 +56,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--rows", nargs="*", default=list(ROWS), help=f"subset of {list(ROWS)}")
     parser.add_argument("--variants", nargs="*", default=["mat", "mat_dec"],
-                        help="variant keys: mat, mat_dec, ablation, mat_fixed (perm4 only)")
+                        help="variant keys: mat, mat_dec, ablation, mat_clip02, mat_clip02_adv_none (climbing only)")
     parser.add_argument("--out", default="benchmarks/results/sequence_table.json")
     args = parser.parse_args()
     unknown = sorted(set(args.rows) - set(ROWS))
