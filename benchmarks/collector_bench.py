@@ -1,6 +1,6 @@
 """Raw package speed vs the trainer's collection speed on the real-package adapters (issue 8).
 
-    python benchmarks/collector_bench.py [--out PATH] [--repeats R] [--quick]
+    python benchmarks/collector_bench.py [--out PATH] [--repeats N] [--runs R] [--only SUBSTRING] [--quick]
 
 For every case whose package is installed, two rates in environment transitions per second (summed over the batch),
 measured in this script, with the same batch size ``B`` and worker count ``W``:
@@ -15,9 +15,13 @@ measured in this script, with the same batch size ``B`` and worker count ``W``:
   with a MAPPO agent (default networks): policy sampling, centralised values of the state and of the final state,
   the rollout buffer — everything of a training iteration except the update.
 
-``ratio = collector / raw`` (target >= 0.8). Each rate is the median of ``--repeats`` timed runs after a warm-up
-(JIT compilation excluded), raw and collector runs interleaved so that a load change on a shared machine hits
-both. Writes JSON (default ``benchmarks/results/collector_bench.json``) and prints a markdown table.
+``ratio`` (target >= 0.8) is the median over the ``--repeats`` pairs of ``collector / raw``, each pair a raw run
+and a collector run taken back to back after a warm-up (JIT compilation excluded), so that a load change on a
+shared machine hits both members of a pair; the rates printed are the medians of the runs (their quotient is
+``ratio_of_medians`` in the JSON). ``--runs R`` measures every case ``R`` times over (fresh objects, the cases
+interleaved) and reports the medians over the runs, each run's figures kept in the JSON. ``--only SUBSTRING``
+keeps the cases whose ``env B W`` label contains it.
+Writes JSON (default ``benchmarks/results/collector_bench.json``) and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -251,31 +255,52 @@ def cases(quick: bool) -> list[tuple[str, dict, Callable[[int, int], Any], int, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer steps and cases (a smoke run)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="keep the cases whose label 'env B=b W=w' contains this substring (repeatable)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="measure every case this many times (fresh objects each time); rows give the medians")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
+    selected = [c for c in cases(args.quick)
+                if not args.only or any(o in f"{c[0]} B={c[3]} W={c[4]}" for o in args.only)]
+    measured: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(selected))}
+    for run in range(args.runs):
+        for i, (name, kwargs, raw_builder, b, w, steps, package) in enumerate(selected):
+            print(f"run {run + 1}/{args.runs}: {name} B={b} W={w} ...", file=sys.stderr, flush=True)
+            raw = raw_builder(b, w)
+            coll = Collector(name, b, w, rollout=min(steps, 64), kwargs=kwargs)
+            raw.run(max(steps // 4, 2))  # warm-up
+            raw_rates, coll_rates = [], []
+            for _ in range(args.repeats):
+                raw_rates.append(raw.run(steps))
+                coll_rates.append(coll.run(steps))
+            raw.close()
+            coll.close()
+            measured[i].append({
+                "raw_steps_per_s": statistics.median(raw_rates), "collector_steps_per_s": statistics.median(coll_rates),
+                "ratio": statistics.median(cr / rr for cr, rr in zip(coll_rates, raw_rates)),
+                "load_average_1m": os.getloadavg()[0],
+                "raw_runs": [round(x, 1) for x in raw_rates], "collector_runs": [round(x, 1) for x in coll_rates]})
     rows = []
-    for name, kwargs, raw_builder, b, w, steps, package in cases(args.quick):
-        print(f"{name} B={b} W={w} ...", file=sys.stderr, flush=True)
-        raw = raw_builder(b, w)
-        coll = Collector(name, b, w, rollout=min(steps, 64), kwargs=kwargs)
-        raw.run(max(steps // 4, 2))  # warm-up
-        raw_rates, coll_rates = [], []
-        for _ in range(args.repeats):
-            raw_rates.append(raw.run(steps))
-            coll_rates.append(coll.run(steps))
-        raw.close()
-        coll.close()
-        r, c = statistics.median(raw_rates), statistics.median(coll_rates)
+    for i, (name, kwargs, raw_builder, b, w, steps, package) in enumerate(selected):
+        runs = measured[i]
+        r = statistics.median(x["raw_steps_per_s"] for x in runs)
+        c = statistics.median(x["collector_steps_per_s"] for x in runs)
         rows.append({"env": name, "package": package, "num_envs": b, "workers": w, "raw_steps_per_s": round(r, 1),
-                     "collector_steps_per_s": round(c, 1), "ratio": round(c / r, 3),
-                     "raw_runs": [round(x, 1) for x in raw_rates], "collector_runs": [round(x, 1) for x in coll_rates]})
+                     "collector_steps_per_s": round(c, 1),
+                     "ratio": round(statistics.median(x["ratio"] for x in runs), 3),
+                     "ratio_of_medians": round(c / r, 3),
+                     "runs": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in x.items()} for x in runs]})
     result = {
         "benchmark": "collector_bench",
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
                     "cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]},
         "repeats": args.repeats,
+        "runs": args.runs,
+        "load_average_1m_before": load_before,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(f"| {row['env']} | {row['num_envs']} | {row['workers']} | {row['raw_steps_per_s']:.0f} | "
               f"{row['collector_steps_per_s']:.0f} | {row['ratio']:.2f} |")
-    print(f"(load average {result['machine']['load_average_1m']:.1f} on {os.cpu_count()} CPUs; written to {args.out})")
+    print(f"(load average {load_before:.1f} before, {result['machine']['load_average_1m']:.1f} after, on "
+          f"{os.cpu_count()} CPUs; ratio = median over {args.runs} run(s) of the median of {args.repeats} paired "
+          f"collector/raw measurements; written to {args.out})")
     return 0
 
 
