@@ -350,12 +350,15 @@ class ValueDecompositionAgent:
         memory = state.get("memory")
         self._memory = None if memory is None else tuple(x.to(self.device) for x in memory)
 
-    def attach(self, env: Any, step: Step) -> None:
-        """After a resume: rebuild the collector on ``env`` at ``step`` with the saved partial episodes."""
+    def attach(self, env: Any, step: Step, restarted: bool = False) -> None:
+        """After a resume: rebuild the collector on ``env`` at ``step`` with the saved partial episodes (dropped,
+        with the acting memory, when ``restarted``: the env began new episodes instead of restoring its own)."""
         self._collector = EpisodeCollector(env, self.replay)
         self._collector.step = step
         pending = getattr(self, "_pending_collector", None)
-        if pending is not None:
+        if pending is not None and not restarted:
             self._collector.load_state_dict(pending)
+        if restarted:
+            self._memory = None
         if self._memory is None:
             self._memory = self.initial_rnn_state(env.num_envs)[0]

@@ -164,10 +164,13 @@ def env_state(env: MultiAgentEnv) -> dict[str, Any]:
     return out
 
 
-def load_env_state(env: MultiAgentEnv, state: dict[str, Any]) -> None:
+def load_env_state(env: MultiAgentEnv, state: dict[str, Any]) -> Step | None:
+    """Restore :func:`env_state`. An env whose simulators cannot be checkpointed (MaMuJoCo, PettingZoo) restarts
+    its episodes instead and returns the fresh first :class:`Step`; the trainer then acts from it (the episodes
+    running at the checkpoint are lost, the run's data and weights are not). ``None``: restored exactly."""
     if hasattr(env, "load_state_dict"):
-        env.load_state_dict(state)  # type: ignore[attr-defined]
-        return
+        restarted = env.load_state_dict(state)  # type: ignore[attr-defined]
+        return restarted if isinstance(restarted, Step) else None
     for key, (kind, value) in state.items():
         if kind == "generator":
             getattr(env, key).set_state(value)
@@ -175,6 +178,7 @@ def load_env_state(env: MultiAgentEnv, state: dict[str, Any]) -> None:
             setattr(env, key, value.to(getattr(env, key).device) if isinstance(getattr(env, key, None), torch.Tensor) else value)
         else:
             setattr(env, key, value)
+    return None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -520,16 +524,18 @@ class Trainer:
         self.check_checkpoint(state, path)
         try:
             self.agent.load_state_dict(state["agent"])
-            load_env_state(self.env, state["env"])
+            restarted = load_env_state(self.env, state["env"])
             step = state["step"]
             self._step = step if isinstance(step, Step) or step is None else _step_from_plain(step, self.env.device)
             rnn_state = state.get("rnn_state")
             self._rnn_state = None if rnn_state is None else tuple(h.to(self.agent.device) for h in rnn_state)
             start = state.get("episode_start")
             self._episode_start = None if start is None else start.to(self.agent.device)
+            if restarted is not None:  # the env restarted its episodes: act from its fresh step, fresh memory
+                self._step, self._rnn_state, self._episode_start = restarted, None, None
             torch.set_rng_state(state["torch_rng"].cpu())
             if getattr(self.agent, "family", "on_policy") == "off_policy" and self._step is not None:
-                self.agent.attach(self.env, self._step)  # partial episodes and acting memory
+                self.agent.attach(self.env, self._step, restarted=restarted is not None)  # partial episodes, memory
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not fit this run's agent/env (different algorithm "
                                   f"options, env arguments or shapes?): {type(exc).__name__}: "

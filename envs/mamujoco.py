@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, _check_int
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
 from .workers import Field, VectorBackend, make_backend
 
 __all__ = ["MaMuJoCoEnv", "PettingZooBoxEnv", "MAMUJOCO_TASKS", "INSTALL_HINT", "make_mamujoco",
@@ -384,11 +384,11 @@ class PettingZooBoxEnv(MultiAgentEnv):
         """What a trainer checkpoint keeps: the generator (simulator states cannot be saved; module docstring)."""
         return {"generator": self._generator.get_state(), "note": "simulator states are not checkpointed"}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the generator and restart every episode from it."""
+    def load_state_dict(self, state: dict[str, Any]) -> Step:
+        """Restore the generator and restart every episode from it; returns the fresh first step."""
         self._generator.set_state(state["generator"])
         self._in_step = False
-        self.reset()
+        return self.reset()
 
     def close(self) -> None:
         """Stop the simulators (and the worker processes). Idempotent."""

@@ -294,6 +294,17 @@ class PettingZooEnv(MultiAgentEnv):
         else:
             self._state[b] = row.reshape(-1)[self._concat_index]
 
+    # --- checkpoints --------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What a trainer checkpoint keeps: the generator. A PettingZoo env's internals are arbitrary Python
+        objects, so the episodes running at the checkpoint are not saved (as for MaMuJoCo)."""
+        return {"generator": self._generator.get_state(), "note": "simulator states are not checkpointed"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> Step:
+        """Restore the generator and restart every instance with seeds drawn from it; returns the fresh step."""
+        self._generator.set_state(state["generator"])
+        return self.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator).item()))
+
     # --- protocol ---------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> Step:
         """Reset every instance: with seeds ``seed + b`` when ``seed`` is given (or on the first reset, with the
