@@ -235,6 +235,25 @@ class Step:
 
 
 # --------------------------------------------------------------------------------------------------
+# checkpoints of envs whose simulators cannot be saved
+# --------------------------------------------------------------------------------------------------
+class RestartsOnResume:
+    """Checkpoint protocol (``state_dict`` / ``load_state_dict``, used by the trainer) of an env whose simulator
+    states cannot be saved (MuJoCo, PettingZoo, GRF, StarCraft II): a checkpoint keeps the env's generator; loading
+    it restarts every episode with a seed drawn from the restored generator and returns the fresh first
+    :class:`Step`, which the trainer acts from. The episodes running at the checkpoint are lost; the run's data,
+    weights and optimiser states are not. Mix in before :class:`MultiAgentEnv`."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "note": "simulator states are not checkpointed"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> Step:
+        self.generator.set_state(state["generator"])
+        self._async = None  # no split step survives a checkpoint
+        return self.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator).item()))
+
+
+# --------------------------------------------------------------------------------------------------
 # the environment base class
 # --------------------------------------------------------------------------------------------------
 class MultiAgentEnv(ABC):

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, _check_int
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, RestartsOnResume, _check_int
 from .workers import Field, VectorBackend, make_backend
 
 __all__ = ["GFootballEnv", "GFootballSlice", "GFOOTBALL_SCENARIOS", "simple115_state", "registry_entries"]
@@ -145,7 +145,7 @@ class GFootballSlice:
         self.envs = []
 
 
-class GFootballEnv(MultiAgentEnv):
+class GFootballEnv(RestartsOnResume, MultiAgentEnv):
     """``B`` copies of a gfootball academy scenario (module docstring).
 
     Args:

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, RestartsOnResume, Step, _check_int
 from .workers import Field, VectorBackend, make_backend
 
 __all__ = ["MaMuJoCoEnv", "PettingZooBoxEnv", "MAMUJOCO_TASKS", "INSTALL_HINT", "make_mamujoco",
@@ -241,7 +241,7 @@ class PettingZooSlice:
 # --------------------------------------------------------------------------------------------------
 # the batched adapter
 # --------------------------------------------------------------------------------------------------
-class PettingZooBoxEnv(MultiAgentEnv):
+class PettingZooBoxEnv(RestartsOnResume, MultiAgentEnv):
     """Batched adapter of any PettingZoo parallel environment with Box action spaces and a ``state()``.
 
     Args:
@@ -380,15 +380,10 @@ class PettingZooBoxEnv(MultiAgentEnv):
         return self._obs, self._state, None
 
     # --- lifecycle ------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """What a trainer checkpoint keeps: the generator (simulator states cannot be saved; module docstring)."""
-        return {"generator": self._generator.get_state(), "note": "simulator states are not checkpointed"}
-
     def load_state_dict(self, state: dict[str, Any]) -> Step:
-        """Restore the generator and restart every episode from it; returns the fresh first step."""
-        self._generator.set_state(state["generator"])
+        """:class:`~seqmarl.envs.base.RestartsOnResume` (simulator states cannot be saved; module docstring)."""
         self._in_step = False
-        return self.reset()
+        return super().load_state_dict(state)
 
     def close(self) -> None:
         """Stop the simulators (and the worker processes). Idempotent."""

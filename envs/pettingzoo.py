@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int, as_device
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, RestartsOnResume, Step, _check_int, as_device
 
 __all__ = ["PettingZooEnv", "make_pettingzoo"]
 
@@ -79,7 +79,7 @@ def _find_episode_limit(env: Any) -> int | None:
     return None
 
 
-class PettingZooEnv(MultiAgentEnv):
+class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
     """``num_envs`` PettingZoo ``ParallelEnv`` instances as one batched environment (module docstring).
 
     Args:
@@ -293,17 +293,6 @@ class PettingZooEnv(MultiAgentEnv):
             self._state[b] = np.asarray(self._envs[b].state(), dtype=np.float32).reshape(-1)
         else:
             self._state[b] = row.reshape(-1)[self._concat_index]
-
-    # --- checkpoints --------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """What a trainer checkpoint keeps: the generator. A PettingZoo env's internals are arbitrary Python
-        objects, so the episodes running at the checkpoint are not saved (as for MaMuJoCo)."""
-        return {"generator": self._generator.get_state(), "note": "simulator states are not checkpointed"}
-
-    def load_state_dict(self, state: dict[str, Any]) -> Step:
-        """Restore the generator and restart every instance with seeds drawn from it; returns the fresh step."""
-        self._generator.set_state(state["generator"])
-        return self.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator).item()))
 
     # --- protocol ---------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> Step:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from ._extras import MissingExtraError
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, RestartsOnResume, Step, _check_int
 
 __all__ = ["PymarlEnv", "SMACEnv", "SMACv2Env", "SMACNotInstalled", "SMAC_MAPS", "SMACV2_SCENARIOS",
            "smacv2_capability_config", "registry_entries"]
@@ -118,7 +118,7 @@ def smacv2_capability_config(scenario: str) -> tuple[str, dict[str, Any]]:
     return map_name, config
 
 
-class PymarlEnv(MultiAgentEnv):
+class PymarlEnv(RestartsOnResume, MultiAgentEnv):
     """Batched adapter of ``B`` objects with the pymarl/SMAC API (module docstring).
 
     Args:

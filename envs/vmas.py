@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int, as_device
+from .base import AgentSpace, EnvSpec, MultiAgentEnv, RestartsOnResume, Step, _check_int, as_device
 
 __all__ = ["VmasEnv", "SCENARIOS", "make_vmas", "register_all"]
 
@@ -72,7 +72,7 @@ DEFAULT_MAX_STEPS = 100
 _REDUCTIONS = ("mean", "sum")
 
 
-class VmasEnv(MultiAgentEnv):
+class VmasEnv(RestartsOnResume, MultiAgentEnv):
     """A VMAS scenario as a batched seqmarl environment (module docstring for the conventions).
 
     Args:

@@ -1,4 +1,5 @@
-"""Resuming runs on envs whose simulators cannot be checkpointed (PettingZoo/MPE, MaMuJoCo): the env restores its
+"""Resuming runs on envs whose simulators cannot be checkpointed (PettingZoo/MPE, MaMuJoCo, VMAS; GRF and SMAC
+use the same protocol, ``envs.base.RestartsOnResume``): the env restores its
 generator and restarts its episodes (``load_state_dict`` returns the fresh step) and the trainer acts from that
 step — the resumed run continues to the requested budget with finite metrics and the saved weights. (Before: the
 trainer acted on the checkpoint's step against an env whose cached masks were empty, and the first step failed.)
@@ -23,7 +24,7 @@ def _need(name: str, **kwargs: object) -> None:
     except MissingExtraError as exc:
         print(f"SKIP {name}: {exc}", file=sys.stderr)
         pytest.skip(f"{name}: {exc}")
-    env.close()
+    getattr(env, "close", lambda: None)()
 
 
 def _rows(run_dir) -> list[dict]:
@@ -35,10 +36,11 @@ CASES = [
     ("happo", "mpe/simple_spread", ["env.max_cycles=10", "env.continuous_actions=true"]),
     ("qmix", "mpe/simple_spread", ["env.max_cycles=10", "algo.batch_size=2", "algo.rnn_hidden=8"]),
     ("mappo", "mamujoco/HalfCheetah-2x3", ["env.episode_limit=12", "algo.hidden=[16,16]"]),
+    ("happo", "vmas/balance", ["env.max_steps=10"]),
 ]
 
 
-@pytest.mark.parametrize("algo,env,extra", CASES, ids=["mpe-happo", "mpe-continuous", "mpe-qmix", "mamujoco"])
+@pytest.mark.parametrize("algo,env,extra", CASES, ids=["mpe-happo", "mpe-continuous", "mpe-qmix", "mamujoco", "vmas"])
 def test_resume_restarts_the_episodes_and_continues(tmp_path, algo, env, extra):
     _need(env)
     run = tmp_path / "run"
