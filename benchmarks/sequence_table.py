@@ -7,7 +7,8 @@ per-agent tables), the exact joint entropy of the final policy, and whether it e
 ``tests/algos/test_mat.py``; ``mat_condition=False`` (the same network with the previous actions hidden) is the
 ablation. Writes ``benchmarks/results/sequence_table.json`` (rows not rerun are kept) and prints a markdown table.
 
-    python benchmarks/sequence_table.py [--seeds 10] [--rows xor2 xor4 perm4 climbing penalty] [--variants mat mat_dec]
+    python benchmarks/sequence_table.py [--seeds 10] [--rows xor2 xor4 perm4 climbing penalty] \
+        [--variants mat mat_dec ablation mat_clip02 mat_clip02_adv_none]
 """
 
 from __future__ import annotations

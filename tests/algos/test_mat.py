@@ -360,8 +360,9 @@ def test_permutation_game_keeps_a_high_entropy_optimum() -> None:
     """permutation(4): MAT with a random order per sample and agent id reaches exact J >= 0.98 with exact joint
     entropy >= 0.8 log 4! (all 4! orders enumerated; it keeps most of the 24 optimal joint actions). Ablation:
     the same network with the previous actions hidden is a product policy; J >= 0.98 would force it to be nearly
-    deterministic, and it fails the assertion (30 updates suffice to show it; measured over 10 seeds with 60 in
-    benchmarks/sequence_table.py)."""
+    deterministic, and it fails the assertion (30 updates suffice to show it). Seed 0 only: over seeds 0-9 MAT
+    meets this target in 6 of 10 (benchmarks/sequence_table.py, docs/mat.md) — the misses are collapses after
+    J had reached ~0.99, not slow learning; issue 9's every-seed target is NOT met."""
     target = 0.8 * math.log(math.factorial(4))
     kw = dict(env_kwargs={"n_agents": 4}, num_envs=128, seed=0)
     model = dict(LEARN, ar_order="random", agent_id=True)
