@@ -1,6 +1,6 @@
 """seqmarl.algos — PyTorch algorithms built from the shared parts in :mod:`seqmarl.algos.core`.
 
-On-policy family: ``mappo``, ``ippo``, ``happo``, ``hatrpo``, ``haa2c``, ``ar_mappo``, ``mat``, ``mat_dec`` (one agent class, the actor
+On-policy family: ``mappo``, ``ippo``, ``happo``, ``hatrpo``, ``haa2c``, ``ar_mappo``, ``mat``, ``mat_dec``, ``tad_ppo`` (one agent class, the actor
 update and the policy — product or auto-regressive — chosen by the config). Example::
 
     from seqmarl.envs import make
@@ -28,6 +28,7 @@ from .configs import (
     IPPOConfig,
     MAPPOConfig,
     OnPolicyConfig,
+    TADPPOConfig,
     config_for,
 )
 from .core.buffer import RolloutBuffer
@@ -67,7 +68,7 @@ def make_agent(algo: str, spec: Any, device: str | torch.device = "cpu", seed: i
 
 __all__ = [
     "Algorithm", "OnPolicyAgent", "OnPolicyConfig", "MAPPOConfig", "IPPOConfig", "HAPPOConfig", "HATRPOConfig",
-    "HAA2CConfig", "ARMAPPOConfig", "MATConfig", "MATDecConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig",
+    "HAA2CConfig", "ARMAPPOConfig", "MATConfig", "MATDecConfig", "TADPPOConfig", "ValueDecompositionAgent", "ValueDecompositionConfig", "IQLConfig", "VDNConfig",
     "QMIXConfig",
     "QPLEXConfig", "OWQMIXConfig", "CWQMIXConfig", "RolloutBuffer", "Trainer", "TrainerConfig", "make_agent", "known_algorithms", "config_for",
 ]

@@ -14,6 +14,9 @@ GAE advantage, ``M = factor * A`` with ``factor = prod_{j updated before i} r^j`
   agents' actions in the sample's execution order (:class:`~seqmarl.algos.core.joint_policy.JointPolicy`; for a
   product policy the marginals), H^i its conditional entropy given the taken earlier actions, A the centralised
   GAE advantage.
+* TAD sub-step clip (TAD-PPO, Ye et al. arXiv 2207.11143): max  mean_{b,k} min(r_k A_k, clip(r_k, 1±eps) A_k)
+  + c_H mean_{b,k} H_k  — every sub-step k of the transformed MDP is one PPO sample: r_k the ratio of agent k's
+  conditional given the earlier agents' actions, A_k its own sub-step GAE advantage (:mod:`seqmarl.algos.tad_ppo`).
 
 * MAT clip (MAT/MAT-Dec, Wen et al. NeurIPS22): min  -mean_{b,i} min(r^i A^i, clip(r^i, 1±eps) A^i)
   - c_H mean_{b,i} H^i + c_V L_V  — ONE loss and ONE optimiser for policy and the encoder's values; r^i is
@@ -207,7 +210,7 @@ def _old_log_probs(agent: "OnPolicyAgent", batch: Batch) -> Tensor:
     """Per-agent old log-probs ``[N, n]`` (discrete) or ``[N, n, d]`` per-dim (continuous), recomputed exactly
     from the pre-update actors so that the initial ratio is exactly 1 (recurrent: by the replay)."""
     with torch.no_grad():
-        if agent.config.actor_update == "joint_ratio_clip":
+        if agent.config.actor_update in ("joint_ratio_clip", "tad_substep_clip"):
             return _joint_log_probs(agent, batch, slice(None))
         if batch.seq is not None:
             return torch.stack([_agent_log_prob(agent, i, batch, slice(None)) for i in range(agent.spec.n_agents)],
@@ -236,6 +239,10 @@ def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
         return _joint_clip(agent, batch)
     if cfg.actor_update == "joint_ratio_clip":
         return _joint_ratio_clip(agent, batch)
+    if cfg.actor_update == "tad_substep_clip":  # TAD-PPO: PPO on the transformed MDP (algos/tad_ppo.py)
+        from .tad_ppo import substep_clip
+
+        return substep_clip(agent, batch)
     order = torch.arange(agent.spec.n_agents) if cfg.fixed_order else torch.randperm(
         agent.spec.n_agents, generator=agent.generator, device=agent.generator.device).cpu()
     order_list = [int(i) for i in order]

@@ -352,6 +352,108 @@ class ARMAPPOConfig(OnPolicyConfig):
 
 
 @dataclass
+class TADPPOConfig(OnPolicyConfig):
+    """TAD-PPO (Ye et al., arXiv 2207.11143, "Towards Global Optimality in Cooperative MARL with the Transformation
+    And Distillation Framework"; T-PPO of its v1; theory.md §6.1; docs/tad_ppo.md): single-agent PPO on the
+    transformed sequential MDP ``M~`` (agent k acts seeing the observation and the actions of agents 0..k-1;
+    reward and discount ``gamma`` on the last sub-step only) and distillation of that teacher into decentralised
+    students ``pi^i(a^i | o^i)``.
+
+    The teacher is the auto-regressive actor of AR-MAPPO (:class:`~seqmarl.algos.core.ar_policy.AutoRegressiveActor`,
+    fixed order 0..n-1); the critic is the sub-step value ``V~(s, a^{<k})``
+    (:class:`~seqmarl.algos.core.tad.SubstepCritic`); the update ``actor_update="tad_substep_clip"`` clips every
+    sub-step's own conditional ratio against its own sub-step GAE advantage (:func:`~seqmarl.algos.core.tad.substep_gae`),
+    i.e. PPO on ``M~`` with each (step, sub-step) one sample; the entropy bonus is the mean of the conditional
+    entropies over the sub-steps. The students are :class:`~seqmarl.algos.core.networks.MultiAgentActors` (one
+    network per agent, the agent's own observation only) trained after every update by behaviour cloning on the
+    rollout (:func:`~seqmarl.algos.core.tad.distillation_loss`).
+
+    TAD-specific attributes (default — source):
+        substep_lambda: GAE lambda of the n-1 intra-step transitions (0.95 — chosen here equal to ``gae_lambda``,
+            so every transition of ``M~`` gets the same lambda: exactly the GAE of single-agent PPO run on
+            ``M~``; 1.0 makes the first sub-step's advantage the joint GAE advantage).
+        distill_epochs: full-batch student epochs after every PPO update (30 — chosen here, measured: one-hot
+            targets need logit gaps of ~9 for the students' product to lose < 1e-2 of J on climbing; seed 0 ended
+            0.011 below the teacher with 10 epochs, 0.0015 with 30; 0 disables distillation, the students then keep
+            their initial policy).
+        distill_lr: the students' Adam step size (3e-2 — chosen here, measured on climbing seed 0: 1e-2 too slow,
+            6e-2 oscillates).
+        distill_loss: ``greedy`` (default — theory.md §6.1's MMDP distillation: cross-entropy to the teacher's
+            greedy joint action, so the students' product is that deterministic joint action), ``soft`` (KL to the
+            teacher's conditionals given the sampled earlier actions — the "KL-based behavior cloning" of Ye et al.;
+            it matches the teacher's MARGINALS, which loses the correlation of a teacher that mixes several optimal
+            joint actions: measured on penalty(-100) seed 1, a teacher at J 9.99 with 95%/5% on (a,a)/(c,c) gave
+            students at J -1.97) or ``hard`` (cross-entropy on the sampled actions; marginals as well).
+        distill_keep: the greedy target's hysteresis ``rho`` (0.5 — chosen here): a student keeps its current
+            action while the teacher plays it with at least ``rho`` times its mode's probability
+            (:func:`~seqmarl.algos.core.tad.greedy_targets`); 1 is the plain argmax. Measured on penalty(-100)
+            seed 2 (teacher 49%/51% on (a,a)/(c,c)): plain argmax targets gave students at J -41, ``rho = 0.5`` at
+            J ~10.
+        tad_execute: which policy EXECUTES: ``student`` (the decentralised students; evaluation returns and
+            ``seqmarl validate`` use them — exact J and Nash gap of the product policy) or ``teacher`` (the
+            auto-regressive teacher; validate reads its exact joint table). Rollouts for training are always
+            drawn from the teacher (PPO on ``M~`` is on-policy).
+
+    Other defaults: AR-MAPPO's (``ARMAPPOConfig``: hidden (64, 64), HARL/Fu-code PPO values), except
+    ``agent_id`` True (chosen here: the state ``(s, a^{<k})`` of ``M~`` includes the position k, so the teacher
+    is told whose turn it is) and ``ppo_epoch`` 15 (chosen here, measured: each sub-step ratio is clipped on its
+    own, and with HARL's 5 epochs the conditionals of rarely visited prefixes do not reach their clip boundary
+    before the first agent leaves them — climbing ended at (a,a) in 2-6 of 10 seeds with 5 epochs, 10/10 with
+    15; docs/tad_ppo.md). Ye et al.'s own hyper-parameters were not available to this implementation. ``ar_condition=False`` hides the earlier actions from the teacher (the ablation).
+    Discrete actions only; feed-forward only (``use_rnn=False``); fixed order only (``ar_order="fixed"``; TAD
+    uses one fixed order).
+    """
+
+    algo_name: ClassVar[str] = "tad_ppo"
+
+    share_param: bool = True
+    actor_update: str = "tad_substep_clip"
+    policy: str = "tad"
+    hidden: tuple[int, ...] = (64, 64)
+    agent_id: bool = True
+    ppo_epoch: int = 15
+    substep_lambda: float = 0.95
+    distill_epochs: int = 30
+    distill_lr: float = 3e-2
+    distill_loss: str = "greedy"
+    distill_keep: float = 0.5
+    tad_execute: str = "student"
+
+    _CHOICES = {**OnPolicyConfig._CHOICES,
+                "actor_update": OnPolicyConfig._CHOICES["actor_update"] + ("tad_substep_clip",),
+                "policy": OnPolicyConfig._CHOICES["policy"] + ("tad",),
+                "distill_loss": ("greedy", "soft", "hard"), "tad_execute": ("student", "teacher")}
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("substep_lambda", "distill_lr", "distill_keep"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise TypeError(f"{name} must be a finite real number, got {value!r}")
+        if not 0 <= self.substep_lambda <= 1:
+            raise ValueError(f"substep_lambda must lie in [0, 1], got {self.substep_lambda}")
+        if not 0 < self.distill_keep <= 1:
+            raise ValueError(f"distill_keep must lie in (0, 1], got {self.distill_keep}")
+        if not self.distill_lr > 0:
+            raise ValueError(f"distill_lr must be > 0, got {self.distill_lr}")
+        if isinstance(self.distill_epochs, bool) or not isinstance(self.distill_epochs, numbers.Integral) \
+                or self.distill_epochs < 0:
+            raise ValueError(f"distill_epochs must be an integer >= 0, got {self.distill_epochs!r}")
+        if self.policy != "tad" or self.actor_update != "tad_substep_clip":
+            raise ValueError(f"tad_ppo needs policy='tad' and actor_update='tad_substep_clip' (PPO on the "
+                             f"transformed MDP), got policy={self.policy!r}, actor_update={self.actor_update!r}")
+        if not self.share_param:
+            raise ValueError("tad_ppo's teacher is ONE auto-regressive network: it needs share_param=True (the "
+                             "students are separate networks regardless)")
+        if self.critic != "centralised":
+            raise ValueError("tad_ppo's sub-step critic V~(s, a^{<k}) is centralised: it needs critic='centralised'")
+        if self.use_rnn:
+            raise ValueError("tad_ppo is implemented for feed-forward networks only (use_rnn=False)")
+        if self.ar_order != "fixed":
+            raise ValueError("tad_ppo transforms the game with ONE fixed order (Ye et al.): it needs ar_order='fixed'")
+
+
+@dataclass
 class MATConfig(OnPolicyConfig):
     """MAT (Wen et al., NeurIPS22 "Multi-Agent Reinforcement Learning is a Sequence Modeling Problem"): an encoder
     over all agents' observations with a per-agent value head and a causal decoder that emits the actions agent
@@ -467,6 +569,7 @@ CONFIGS: dict[str, type[OnPolicyConfig]] = {
     "ar_mappo": ARMAPPOConfig,
     "mat": MATConfig,
     "mat_dec": MATDecConfig,
+    "tad_ppo": TADPPOConfig,
 }
 
 

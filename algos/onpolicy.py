@@ -38,6 +38,7 @@ from . import actor_updates
 from .configs import OnPolicyConfig
 from .core.ar_policy import AutoRegressiveActor
 from .core.mat_policy import MATDecPolicy, MultiAgentTransformer
+from .core.tad import SubstepCritic
 from .core.buffer import RolloutBuffer
 from .core.joint_policy import all_orders, random_orders
 from .core.losses import value_loss
@@ -143,7 +144,9 @@ class OnPolicyAgent:
         if config.policy in ("mat", "mat_dec"):  # MAT / MAT-Dec: one network, one optimiser
             self._init_mat(spec, config)
             return
-        if config.policy == "autoregressive":
+        if config.policy == "tad" and not spec.is_discrete:
+            raise ValueError("policy='tad' (TAD-PPO) supports discrete actions only; this env has continuous actions")
+        if config.policy in ("autoregressive", "tad"):
             if not spec.is_discrete:
                 raise ValueError("policy='autoregressive' (AR-MAPPO) supports discrete actions only; this env has "
                                  "continuous actions")
@@ -159,8 +162,11 @@ class OnPolicyAgent:
                 log_std_init=config.log_std_init, std_param=config.std_param, std_x_coef=config.std_x_coef,
                 std_y_coef=config.std_y_coef, device=self.device, **norms, **rnn,
             )
-        if config.critic == "centralised":
-            self.critic: nn.Module = Critic(spec.state_dim, tuple(config.hidden), activation=config.activation,
+        if config.policy == "tad":  # TAD-PPO: the sub-step critic V~(s, a^{<k}) of the transformed MDP
+            self.critic: nn.Module = SubstepCritic(spec.state_dim, n, spec.max_actions, tuple(config.hidden),
+                                                   activation=config.activation, device=self.device, **norms)
+        elif config.critic == "centralised":
+            self.critic = Critic(spec.state_dim, tuple(config.hidden), activation=config.activation,
                                             device=self.device, **norms, **rnn)
         else:
             self.critic = DecentralisedCritic(n, spec.obs_dim, tuple(config.hidden), config.activation,
@@ -173,6 +179,11 @@ class OnPolicyAgent:
             self.actor_optimizers = [torch.optim.Adam(self.actors.parameters_of(i), lr=config.lr, **adam)
                                      for i in range(n)]
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, **adam)
+        if self.tad:  # TAD-PPO's decentralised students pi^i(a^i | o^i), one network per agent
+            self.students = MultiAgentActors(n, spec.obs_dim, _action_spaces(spec), share=False,
+                                             hidden=tuple(config.hidden), activation=config.activation,
+                                             out_gain=config.gain, device=self.device, **norms)
+            self.student_optimizer = torch.optim.Adam(self.students.parameters(), lr=config.distill_lr, **adam)
         self.n_updates = 0
 
     def _init_mat(self, spec: EnvSpec, config: OnPolicyConfig) -> None:
@@ -212,6 +223,27 @@ class OnPolicyAgent:
         """The actors are one auto-regressive joint policy: :class:`AutoRegressiveActor` (``config.policy ==
         "autoregressive"``) or MAT's :class:`MultiAgentTransformer` (``"mat"``)."""
         return self.config.policy in ("autoregressive", "mat")
+
+    @property
+    def tad(self) -> bool:
+        """``config.policy == "tad"`` (TAD-PPO): an auto-regressive teacher, a sub-step critic and students."""
+        return self.config.policy == "tad"
+
+    @property
+    def execution_actors(self):
+        """The policy that executes (evaluation, ``seqmarl validate``): the actors, or TAD-PPO's students with
+        ``tad_execute="student"``."""
+        if self.tad and self.config.tad_execute == "student":
+            return self.students
+        return self.actors
+
+    @torch.no_grad()
+    def act_for_evaluation(self, step: Step, deterministic: bool = False):
+        """:meth:`act` with the executing policy (:attr:`execution_actors`); training rollouts use :meth:`act`."""
+        if self.execution_actors is self.actors:
+            return self.act(step, deterministic=deterministic)
+        return self.execution_actors.sample(step.obs, step.avail_actions if self.discrete else None,
+                                            generator=self.generator, deterministic=deterministic)
 
     @property
     def random_order(self) -> bool:
@@ -310,14 +342,21 @@ class OnPolicyAgent:
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         """One training iteration on a full ``buffer``: GAE on de-normalised values (truncated episodes
         bootstrap from ``V(final_state)``), actor update, critic update. Returns metrics."""
-        buffer.compute_returns(self.config.gamma, self.config.gae_lambda, self.value_norm)
-        batch = actor_updates.from_buffer(buffer, self.spec.n_agents, recurrent=self.recurrent)
+        if self.tad:  # sub-step values and GAE over the transformed MDP's sub-steps
+            from . import tad_ppo
+
+            batch = tad_ppo.substep_batch(self, buffer)
+        else:
+            buffer.compute_returns(self.config.gamma, self.config.gae_lambda, self.value_norm)
+            batch = actor_updates.from_buffer(buffer, self.spec.n_agents, recurrent=self.recurrent)
         if self.random_order and batch.order is None:
             raise ValueError("a random-order auto-regressive agent needs the sampled execution orders: fill the "
                              "buffer from make_buffer() (or pass insert(..., order=) to a store_order=True buffer)")
         metrics = actor_updates.run(self, batch)
         if self.config.actor_update != "mat_clip":  # MAT trains its value head inside the combined loss
             metrics.update(self._update_critic(batch))
+        if self.tad:
+            metrics.update(tad_ppo.distill(self, batch))
         self.n_updates += 1
         return metrics
 
@@ -381,6 +420,8 @@ class OnPolicyAgent:
         """Critic output on ``batch[idx]`` with the current parameters: ``[m]`` or ``[m, n]``. Recurrent: the
         critic GRU replayed over the selected environments' whole sequences from the stored t = 0 state."""
         centralised = self.config.critic == "centralised"
+        if self.tad:  # [m, n]: V~(s, a^{<k}) at every sub-step
+            return self.critic.substep_values(batch.state[idx], batch.actions[idx])
         if batch.seq is None:
             return self.critic(batch.state[idx] if centralised else batch.obs[idx])
         seq = batch.seq
@@ -392,9 +433,18 @@ class OnPolicyAgent:
     # ------------------------------------------------------------------ persistence
     def networks(self) -> dict[str, nn.Module]:
         """The trained networks by name (the trainer's divergence guard inspects their parameters)."""
+        if self.tad:
+            return {"actor": self.actors, "critic": self.critic, "students": self.students}
         return {"actor": self.actors, "critic": self.critic}
 
     def state_dict(self) -> dict[str, Any]:
+        state = self._state_dict()
+        if self.tad:
+            state["students"] = self.students.state_dict()
+            state["student_optimizer"] = self.student_optimizer.state_dict()
+        return state
+
+    def _state_dict(self) -> dict[str, Any]:
         return {
             "config": asdict(self.config),
             "actors": self.actors.state_dict(),
@@ -417,3 +467,8 @@ class OnPolicyAgent:
             self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.generator.set_state(state["generator"].cpu() if hasattr(state["generator"], "cpu") else state["generator"])
         self.n_updates = int(state["n_updates"])
+        if self.tad:
+            if "students" not in state:
+                raise ValueError("a TAD-PPO checkpoint must hold the students ('students', 'student_optimizer')")
+            self.students.load_state_dict(state["students"])
+            self.student_optimizer.load_state_dict(state["student_optimizer"])

@@ -461,8 +461,8 @@ class Trainer:
             for _ in range(limit):
                 if self.agent.recurrent:
                     actions, _, h = self.agent.act(step, deterministic=deterministic, rnn_state=h, episode_start=start)
-                else:
-                    actions, _ = self.agent.act(step, deterministic=deterministic)
+                else:  # the executing policy (TAD-PPO: its students unless tad_execute="teacher")
+                    actions, _ = getattr(self.agent, "act_for_evaluation", self.agent.act)(step, deterministic=deterministic)
                 step = env.step(actions)
                 if self.agent.recurrent:
                     start = (step.terminated | step.truncated).to(self.agent.device)

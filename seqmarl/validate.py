@@ -48,16 +48,23 @@ def policy_tables(agent: Any, env: Any) -> list[np.ndarray]:
     if getattr(agent, "family", None) == "off_policy":
         return _greedy_tables(agent, env, obs, avail)
     tables = []
+    actors = _executing(agent)
     for i in range(game.n_agents):
-        dist = agent.actors.distribution_agent(i, obs[:, i], avail[:, i])
+        dist = actors.distribution_agent(i, obs[:, i], avail[:, i])
         probs = dist.probs.double().cpu().numpy()[:, : game.n_actions[i]]
         tables.append(probs / probs.sum(axis=1, keepdims=True))
     return tables
 
 
+def _executing(agent: Any) -> Any:
+    """The policy that executes: ``agent.execution_actors`` where defined (TAD-PPO: its students with
+    ``tad_execute="student"``), else ``agent.actors``."""
+    return getattr(agent, "execution_actors", getattr(agent, "actors", None))
+
+
 def _is_joint(agent: Any) -> bool:
-    """An agent whose actors are an auto-regressive joint policy (no per-agent tables)."""
-    return bool(getattr(getattr(agent, "actors", None), "autoregressive", False))
+    """An agent whose executing actors are an auto-regressive joint policy (no per-agent tables)."""
+    return bool(getattr(_executing(agent), "autoregressive", False))
 
 
 @torch.no_grad()
@@ -76,7 +83,7 @@ def joint_policy(agent: Any, env: Any) -> Policy:
     game = env.game
     obs = env.observation_table().to(agent.device)
     avail = torch.stack([env.avail_actions_of_state(s) for s in range(game.n_states)]).to(agent.device)
-    return Joint(exact_joint_table(agent.actors, obs, avail, game.n_actions, agent.order_support()))
+    return Joint(exact_joint_table(_executing(agent), obs, avail, game.n_actions, agent.order_support()))
 
 
 def _greedy_tables(agent: Any, env: Any, obs: torch.Tensor, avail: torch.Tensor) -> list[np.ndarray]:
