@@ -321,18 +321,26 @@ def test_the_update_clips_each_substep_ratio_against_its_own_advantage(monkeypat
     agent = make_agent("tad_ppo", env.spec, seed=0, ppo_epoch=2, distill_epochs=1, **FAST)
     buffer = Trainer(env, agent, TrainerConfig(total_steps=64, rollout_length=1, progress=False,
                                                tensorboard=False), seed=0).collect()
-    expected_adv = substep_batch(agent, buffer).advantages
+    batch = substep_batch(agent, buffer)
+    expected_adv = batch.advantages
+    with torch.no_grad():
+        old = agent.actors.log_prob(batch.obs, batch.actions, batch.avail)
     seen = []
     original = tad_ppo.ppo_clip_objective
 
     def spy(ratio, adv, clip, **k):  # noqa: ANN001, ANN202
+        with torch.no_grad():  # each agent's own conditional ratio with the current parameters
+            per_agent = torch.exp(agent.actors.log_prob(batch.obs, batch.actions, batch.avail) - old)
+        # the minibatch is a permutation of the samples: compare each column's sorted values
+        err = float((ratio.detach().sort(0).values - per_agent.sort(0).values).abs().max())
         seen.append((tuple(ratio.shape), float((ratio.detach() - 1).abs().max()),
-                     sorted(adv.reshape(-1).tolist()) == sorted(expected_adv.reshape(-1).tolist())))
+                     sorted(adv.reshape(-1).tolist()) == sorted(expected_adv.reshape(-1).tolist()), err))
         return original(ratio, adv, clip, **k)
 
     monkeypatch.setattr(tad_ppo, "ppo_clip_objective", spy)
     metrics = agent.update(buffer)
     assert [s[0] for s in seen] == [(64, 2)] * 2 and seen[0][1] <= 1e-6 and seen[1][1] > 0 and all(s[2] for s in seen)
+    assert max(s[3] for s in seen) <= 1e-5, seen
     assert {"distill_loss", "critic_loss", "policy_objective"} <= set(metrics)
     assert actor_updates.run is not None
 
