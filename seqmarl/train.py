@@ -233,7 +233,7 @@ def algo_fields(algo: str) -> list[tuple[str, Any, str]]:
     doc = inspect.getdoc(cls.__mro__[-2] if cls.__mro__[-2] is not object else cls) or ""
     base_doc = inspect.getdoc(cls.__mro__[1]) if len(cls.__mro__) > 2 else ""
     entries: dict[str, str] = {}
-    for text in (base_doc or "", doc):
+    for text in (base_doc or "", doc, inspect.getdoc(cls) or ""):  # the class's own fields last (e.g. TAD-PPO's)
         for block in re.split(r"\n(?=\s{4}[a-z_][a-z_0-9, /]*:)", text):
             head, _, body = block.strip().partition(":")
             for name in re.split(r"[ ,/]+", head):
