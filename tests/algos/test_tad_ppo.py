@@ -247,14 +247,14 @@ def test_teacher_reaches_the_optimum_and_the_students_keep_it(game: str, optimum
     seeds, README); the distilled students' exact J (product of their tables) is at most 1e-2 below the teacher's
     (one-sided: greedy distillation drops the teacher's residual randomness, so the students may be BETTER, e.g.
     a teacher mixing the two optima of penalty) and within 0.05 of J*; the students are an exact eps-Nash
-    equilibrium (Nash gap <= 0.05). The student claims are asserted where the teacher's largest joint probability
-    is >= 0.99 (theory.md §6.1's guarantee is for a deterministic teacher; at least one seed per game): on
-    penalty the teacher can converge to a MIXTURE of its two optima (a,a)/(c,c) (seeds 1, 2: 95/5 and 49/51),
-    and then the students need not keep its J (docs/tad_ppo.md) — a known limitation. Ablation on climbing (previous actions
+    equilibrium (Nash gap <= 0.05). On penalty the teacher converges to a MIXTURE of
+    its two optima (a,a)/(c,c) on some seeds (1, 2: 95/5 and 49/51; asserted: at least one seed has a largest joint
+    probability < 0.99): marginal matching would miscoordinate there (``soft``: J -1.97 on seed 1,
+    docs/tad_ppo.md); the greedy targets commit the students to one of the two optima. Ablation on climbing (previous actions
     hidden): see :func:`test_ablation_without_the_earlier_actions_misses_the_climbing_optimum`."""
     g = make(game, num_envs=1).game
     assert optima.joint_optimum(g).value == optimum
-    checked = 0
+    mixtures = 0
     for seed in range(3):
         env, agent = _train(game, seed)
         step = env.reset(seed=seed)
@@ -263,11 +263,10 @@ def test_teacher_reaches_the_optimum_and_the_students_keep_it(game: str, optimum
         students, j_students = _exact(agent, env, "student")
         assert isinstance(teacher, Joint) and isinstance(students, Factorized)
         assert abs(j_teacher - optimum) <= 0.05, (seed, j_teacher)
-        if teacher.probs().max() >= 0.99:  # a (nearly) deterministic teacher: the distillation guarantee applies
-            checked += 1
-            assert j_students >= j_teacher - 1e-2 and abs(j_students - optimum) <= 0.05, (seed, j_students, j_teacher)
-            assert optima.nash_gap(env.game, students) <= 0.05
-    assert checked >= 1
+        mixtures += teacher.probs().max() < 0.99
+        assert j_students >= j_teacher - 1e-2 and abs(j_students - optimum) <= 0.05, (seed, j_students, j_teacher)
+        assert optima.nash_gap(env.game, students) <= 0.05
+    assert game != "matrix/penalty" or mixtures >= 1  # the greedy targets are exercised on a mixed teacher
 
 
 @pytest.mark.slow
