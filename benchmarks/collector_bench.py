@@ -174,6 +174,33 @@ class RawMPE:
         pass
 
 
+class RawGFootball:
+    """``B`` package environments stepped in a loop in this process (workers are not paired here: W = 0 only)."""
+
+    def __init__(self, scenario: str, num_envs: int, workers: int) -> None:
+        from seqmarl.envs.gfootball import GFOOTBALL_SCENARIOS, create_gfootball
+
+        self.n = GFOOTBALL_SCENARIOS[scenario][0]
+        self.envs = [create_gfootball(scenario, self.n, "scoring", i) for i in range(num_envs)]
+        for e in self.envs:
+            e.reset()
+        self.rng = np.random.default_rng(0)
+        self.b = num_envs
+
+    def run(self, steps: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            for e in self.envs:
+                _, _, done, _ = e.step([int(a) for a in self.rng.integers(0, 19, self.n)])
+                if done:
+                    e.reset()
+        return self.b * steps / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        for e in self.envs:
+            e.close()
+
+
 class RawVMAS:
     def __init__(self, scenario: str, num_envs: int, workers: int) -> None:
         import vmas
@@ -249,6 +276,9 @@ def cases(quick: bool) -> list[tuple[str, dict, Callable[[int, int], Any], int, 
     if "vmas/balance" in names and _available("vmas"):
         out.append(("vmas/balance", {"continuous_actions": False}, lambda b_, w_: RawVMAS("balance", b_, w_), 256, 0, 50,
                     "vmas"))
+    if "gfootball/academy_3_vs_1_with_keeper" in names and _available("gfootball"):
+        out.append(("gfootball/academy_3_vs_1_with_keeper", {},
+                    lambda b_, w_: RawGFootball("academy_3_vs_1_with_keeper", b_, w_), 4, 0, 50, "gfootball"))
     return out
 
 

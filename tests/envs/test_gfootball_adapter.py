@@ -162,3 +162,37 @@ def test_real_academy_3_vs_1() -> None:  # pragma: no cover - needs the compiled
         step = env.step(torch.randint(0, 19, (2, 3), generator=gen))
         step.check(env.spec, 2)
     env.close()
+
+
+@pytest.mark.skipif(not HAVE, reason=WHY)
+def test_real_package_differential() -> None:  # pragma: no cover - needs the compiled engine
+    """The adapter against the package stepped directly (same engine seed, same actions): observations, state,
+    rewards and episode ends agree at every step until the episode ends, and the final observation is the
+    package's last one."""
+    from seqmarl.envs.gfootball import create_gfootball, simple115_state
+
+    scenario, n = "academy_3_vs_1_with_keeper", 3
+    env = envs.make(f"gfootball/{scenario}", num_envs=1, seed=0)
+    try:
+        step = env.reset()
+        raw = create_gfootball(scenario, n, "scoring", int(env._seeds[0]))
+        obs = np.asarray(raw.reset(), dtype=np.float32).reshape(n, -1)
+        np.testing.assert_array_equal(step.obs[0].numpy(), obs)
+        np.testing.assert_array_equal(step.state[0].numpy(), simple115_state(raw.unwrapped.observation()))
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(env.spec.episode_limit):
+            actions = torch.randint(0, 19, (1, n), generator=gen)
+            step = env.step(actions)
+            obs, reward, done, _ = raw.step([int(a) for a in actions[0]])
+            obs = np.asarray(obs, dtype=np.float32).reshape(n, -1)
+            assert float(step.reward[0]) == float(np.asarray(reward).reshape(-1)[0])
+            assert bool(step.terminated[0] | step.truncated[0]) == bool(done)
+            if done:
+                np.testing.assert_array_equal(step.info["final_obs"][0].numpy(), obs)
+                break
+            np.testing.assert_array_equal(step.obs[0].numpy(), obs)
+            np.testing.assert_array_equal(step.state[0].numpy(), simple115_state(raw.unwrapped.observation()))
+        assert done, "the academy episode ends before the limit (a lost ball or a goal)"
+        raw.close()
+    finally:
+        env.close()
