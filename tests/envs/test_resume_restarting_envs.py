@@ -37,10 +37,11 @@ CASES = [
     ("qmix", "mpe/simple_spread", ["env.max_cycles=10", "algo.batch_size=2", "algo.rnn_hidden=8"]),
     ("mappo", "mamujoco/HalfCheetah-2x3", ["env.episode_limit=12", "algo.hidden=[16,16]"]),
     ("happo", "vmas/balance", ["env.max_steps=10"]),
+    ("mappo", "gfootball/academy_3_vs_1_with_keeper", ["algo.hidden=[16,16]"]),
 ]
 
 
-@pytest.mark.parametrize("algo,env,extra", CASES, ids=["mpe-happo", "mpe-continuous", "mpe-qmix", "mamujoco", "vmas"])
+@pytest.mark.parametrize("algo,env,extra", CASES, ids=["mpe-happo", "mpe-continuous", "mpe-qmix", "mamujoco", "vmas", "gfootball"])
 def test_resume_restarts_the_episodes_and_continues(tmp_path, algo, env, extra):
     _need(env)
     run = tmp_path / "run"
