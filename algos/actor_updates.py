@@ -88,6 +88,7 @@ class Batch:
     raw_values: Tensor  # [N] or [N, n]
     seq: Sequences | None = None  # recurrent agents only
     order: Tensor | None = None  # [N, n] execution orders (random-order auto-regressive agents only)
+    active: Tensor | None = None  # [N, n] bool, agent alive when it acted; None = every agent active (the default)
 
 
 def from_buffer(buffer: "RolloutBuffer", n_agents: int, recurrent: bool = False) -> Batch:
@@ -109,7 +110,38 @@ def from_buffer(buffer: "RolloutBuffer", n_agents: int, recurrent: bool = False)
         actions=buffer.flat("actions"), old_log_probs=buffer.flat("log_probs"), advantages=adv.contiguous(),
         returns=buffer.flat("returns"), raw_values=buffer.flat("values"), seq=seq,
         order=buffer.flat("orders") if getattr(buffer, "orders", None) is not None else None,
+        active=_inactive_or_none(buffer.flat("active")),
     )
+
+
+def _inactive_or_none(active: Tensor) -> Tensor | None:
+    """The active mask when some agent was inactive (dead) at some step, else None (the unmasked code path)."""
+    return None if bool(active.all()) else active
+
+
+def active_mean(x: Tensor, active: Tensor | None) -> Tensor:
+    """HARL's active-mask mean (``use_policy_active_masks``): ``sum(x * m) / max(sum(m), 1)`` over the samples where
+    the agent was alive when it acted (``m`` = ``active``, broadcast to ``x``); the plain mean when ``active`` is
+    None. A minibatch with no active entry contributes 0 (no gradient)."""
+    if active is None:
+        return x.mean()
+    m = torch.broadcast_to(active, x.shape).to(x.dtype)
+    return (x * m).sum() / m.sum().clamp(min=1.0)
+
+
+def _clip_objective(ratio: Tensor, adv: Tensor, clip: float, active: Tensor | None,
+                    weight: Tensor | None = None) -> Tensor:
+    """:func:`ppo_clip_objective` (its own mean when every agent was active) or its active-mask mean."""
+    if active is None:
+        return ppo_clip_objective(ratio, adv, clip, weight=weight)
+    return active_mean(ppo_clip_objective(ratio, adv, clip, weight=weight, reduction="none"), active)
+
+
+def _active(batch: Batch, idx: Tensor | slice, i: int | None = None) -> Tensor | None:
+    """``batch.active[idx]`` (``[m, n]``) or agent ``i``'s column ``[m]``; None when every agent was active."""
+    if batch.active is None:
+        return None
+    return batch.active[idx] if i is None else batch.active[idx, i]
 
 
 # ---------------------------------------------------------------------------------------------- sequences
@@ -230,8 +262,8 @@ def _step(agent: "OnPolicyAgent", optimizer: torch.optim.Optimizer, params: list
 def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     """Dispatch on ``agent.config.actor_update``; advantages normalised per ``config.adv_norm``."""
     cfg = agent.config
-    if cfg.adv_norm == "batch":
-        batch.advantages = normalise_advantages(batch.advantages)
+    if cfg.adv_norm == "batch":  # statistics over the active entries (HARL)
+        batch.advantages = normalise_advantages(batch.advantages, batch.active)
     if cfg.actor_update == "mat_clip":  # MAT: policy and values in one loss (computes its own old log-probs)
         return _mat_clip(agent, batch)
     batch.old_log_probs = _old_log_probs(agent, batch)
@@ -274,8 +306,9 @@ def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
                 ratios.append(_ratio(agent, new_lp, batch.old_log_probs[idx, i], i))
                 ents.append(_agent_entropy(agent, i, batch, idx))
             ratio = torch.stack(ratios, dim=-1)
-            objective = ppo_clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip)
-            entropy = torch.stack(ents, dim=-1).mean()
+            active = _active(batch, idx)
+            objective = _clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip, active)
+            entropy = active_mean(torch.stack(ents, dim=-1), active)
             loss = -(objective + cfg.entropy_coef * entropy)
             for opt in agent.actor_optimizers:
                 opt.zero_grad()
@@ -353,11 +386,12 @@ def _sequential_objective(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Ten
     new_lp = _agent_log_prob(agent, i, batch, idx)
     ratio = _ratio(agent, new_lp, batch.old_log_probs[idx, i], i)
     adv = _adv(agent, batch.advantages[idx, i])
+    active = _active(batch, idx, i)
     if cfg.actor_update == "sequential_clip":
-        objective = ppo_clip_objective(ratio, adv, cfg.clip, weight=factor)
+        objective = _clip_objective(ratio, adv, cfg.clip, active, weight=factor)
     else:  # sequential_a2c: no clipping
-        objective = (factor * ratio * adv).mean()
-    entropy = _agent_entropy(agent, i, batch, idx).mean()
+        objective = active_mean(factor * ratio * adv, active)
+    entropy = active_mean(_agent_entropy(agent, i, batch, idx), active)
     return objective, entropy
 
 
@@ -468,10 +502,10 @@ def _agent_kl(agent: "OnPolicyAgent", i: int, batch: Batch, old: FrozenDistribut
     if agent.discrete:
         p_old = old.probs
         terms = torch.where(p_old > 0, p_old * (old.log_probs_all - new.log_probs_all), torch.zeros_like(p_old))
-        return terms.sum(-1).mean()
+        return active_mean(terms.sum(-1), _active(batch, slice(None), i))
     var_old, var_new = old.std**2, new.std**2
     kl = new.log_std - old.log_std + (var_old + (old.mean - new.mean) ** 2) / (2 * var_new) - 0.5
-    return kl.sum(-1).mean()
+    return active_mean(kl.sum(-1), _active(batch, slice(None), i))
 
 
 def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[int]) -> dict[str, float]:
@@ -489,7 +523,7 @@ def _sequential_trust_region(agent: "OnPolicyAgent", batch: Batch, order: list[i
         def surrogate() -> Tensor:
             new_lp = _agent_log_prob(agent, i, batch, everything)
             ratio = _ratio(agent, new_lp, batch.old_log_probs[:, i], i)
-            return (factor * ratio * batch.advantages[:, i]).mean()
+            return active_mean(factor * ratio * batch.advantages[:, i], _active(batch, everything, i))
 
         g = flat_grad(surrogate(), params)
         if not bool(torch.isfinite(g).all()) or float(g.norm()) == 0.0:

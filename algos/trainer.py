@@ -380,7 +380,7 @@ class Trainer:
             self._episode_start = (nxt.terminated | nxt.truncated).to(start.device)
             buffer.insert(step.obs, step.state, actions, log_probs, nxt.reward, values, next_values,
                           nxt.terminated, nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None,
-                          **rnn_kw)
+                          active=step.info.get("active"), **rnn_kw)
             done = nxt.terminated | nxt.truncated
             if bool(done.any()):
                 self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
@@ -415,7 +415,8 @@ class Trainer:
             # V(s_{t+1}) of the transition taken: the pre-reset final state where an episode ended
             next_values = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs))
             buffer.insert(prev.obs, prev.state, actions, log_probs, nxt.reward, values, next_values,
-                          nxt.terminated, nxt.truncated, avail_actions=prev.avail_actions if discrete else None)
+                          nxt.terminated, nxt.truncated, avail_actions=prev.avail_actions if discrete else None,
+                          active=prev.info.get("active"))
             done = nxt.terminated | nxt.truncated
             ended = bool(done.any())
             if ended:

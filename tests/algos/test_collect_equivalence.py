@@ -18,7 +18,8 @@ def _plain_loop(env, agent, steps, step, buffer, returns):
         nxt = env.step(actions)
         next_values = agent.values(nxt.info.get("final_state", nxt.state), nxt.info.get("final_obs", nxt.obs))
         buffer.insert(step.obs, step.state, actions, log_probs, nxt.reward, values, next_values, nxt.terminated,
-                      nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None)
+                      nxt.truncated, avail_actions=step.avail_actions if env.spec.is_discrete else None,
+                      active=step.info.get("active"))
         done = nxt.terminated | nxt.truncated
         returns.extend(nxt.info["episode_return"][done].tolist())
         step = nxt
