@@ -75,3 +75,31 @@ def test_the_trainer_stores_the_envs_active_mask(monkeypatch):
     buffer = trainer.collect()
     assert buffer.active[0].all()  # the first step acts on the reset observation (no mask given: all active)
     assert not buffer.active[1:, :, 1].any() and buffer.active[1:, :, 0].all()
+
+
+def test_active_mean_rejects_a_bad_mask_by_name():
+    x = torch.ones(2, 3)
+    with pytest.raises((TypeError, ValueError), match="active"):
+        au.active_mean(x, torch.full((2, 3), 0.5))  # not a 0/1 mask
+    with pytest.raises(ValueError, match="active"):
+        au.active_mean(x, torch.ones(4, dtype=torch.bool))
+
+
+def test_batch_advantage_statistics_are_taken_over_active_entries(monkeypatch):
+    """adv_norm="batch": mean 0 and std 1 over the ACTIVE entries (HARL), not over all of them."""
+    agent, buffer = _filled("mappo", adv_norm="batch")
+    inactive = torch.zeros_like(buffer.active)
+    inactive[:, : buffer.num_envs // 2, 0] = True
+    buffer.active.copy_(~inactive)
+    seen = {}
+    original = au._joint_clip
+
+    def spy(agent_, batch):
+        seen["adv"], seen["active"] = batch.advantages.clone(), batch.active.clone()
+        return original(agent_, batch)
+
+    monkeypatch.setattr(au, "_joint_clip", spy)
+    agent.update(buffer)
+    sel = seen["adv"][seen["active"]]
+    assert float(sel.mean()) == pytest.approx(0.0, abs=1e-5)
+    assert float(sel.std(correction=0)) == pytest.approx(1.0, abs=1e-3)

@@ -79,6 +79,9 @@ def test_qmix_cannot_beat_its_class_and_reaches_the_best_fit_of_its_utility_orde
     assert rep.learned_residual >= rep.oracle_residual * (1 - 1e-6) - 1e-9
     assert rep.oracle_residual >= rep.monotone_residual * (1 - 1e-6) - 1e-9
     assert rep.cone_residual >= rep.oracle_residual * (1 - 1e-6) - 1e-9
+    # the learned table is a QMIX table with these utility orders, so it lies in that cone: the cone's optimum
+    # cannot be worse than it (two-sided: a wrongly computed cone cannot pass)
+    assert rep.cone_residual <= rep.learned_residual * (1 + 1e-5) + 1e-6, rep
     assert rep.learned_residual <= 1.05 * rep.cone_residual + 1e-9, rep
 
 

@@ -65,3 +65,24 @@ def test_pettingzoo_env_state_round_trip_returns_a_fresh_step():
     assert step.avail_actions.any(-1).all()  # every live agent has an action to take
     assert (step.obs == again.obs).all()  # the restart is drawn from the restored generator: reproducible
     other.step(other.validate_actions(step.avail_actions.float().argmax(-1)))
+
+
+def test_the_trainer_acts_from_the_restarted_step(tmp_path, monkeypatch):
+    """After load_checkpoint the trainer's current step is exactly the fresh step the env returned on restart (not
+    the checkpoint's stale step, which no longer describes the simulators)."""
+    _need("mpe/simple_spread")
+    from seqmarl.algos import Trainer, TrainerConfig, make_agent
+
+    def trainer(env):
+        agent = make_agent("mappo", env.spec, seed=0, hidden=(8, 8))
+        return Trainer(env, agent, TrainerConfig(total_steps=40, rollout_length=10, progress=False, tensorboard=False,
+                                                 checkpoint_interval=1), run_dir=tmp_path, seed=0)
+
+    trainer(envs.make("mpe/simple_spread", num_envs=2, seed=0)).train()
+    env = envs.make("mpe/simple_spread", num_envs=2, seed=0)
+    returned = []
+    original = env.load_state_dict
+    monkeypatch.setattr(env, "load_state_dict", lambda state: returned.append(original(state)) or returned[-1])
+    resumed = trainer(env)
+    resumed.load_checkpoint(tmp_path)
+    assert len(returned) == 1 and resumed._step is returned[0]
