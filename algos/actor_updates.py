@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 from torch import nn
 
+from .core._checks import check_flag_tensor
 from .core.buffer import minibatch_indices, normalise_advantages
 from .core.losses import aggregate_ratio, ppo_clip_objective, value_loss
 from .core.trust_region import (
@@ -125,7 +126,11 @@ def active_mean(x: Tensor, active: Tensor | None) -> Tensor:
     None. A minibatch with no active entry contributes 0 (no gradient)."""
     if active is None:
         return x.mean()
-    m = torch.broadcast_to(active, x.shape).to(x.dtype)
+    m = check_flag_tensor(active, "active")
+    try:
+        m = torch.broadcast_to(m, x.shape).to(x.dtype)
+    except RuntimeError as exc:
+        raise ValueError(f"active of shape {tuple(active.shape)} does not broadcast to x's {tuple(x.shape)}") from None
     return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
@@ -259,6 +264,17 @@ def _step(agent: "OnPolicyAgent", optimizer: torch.optim.Optimizer, params: list
     optimizer.step()
 
 
+def step_actors(agent: "OnPolicyAgent", params: list[nn.Parameter], loss: Tensor) -> None:
+    """One gradient step of every actor optimiser on ``loss`` (the updates of all agents at once), the gradient
+    norm of ``params`` clipped to ``config.max_grad_norm``."""
+    for opt in agent.actor_optimizers:
+        opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(params, agent.config.max_grad_norm)
+    for opt in agent.actor_optimizers:
+        opt.step()
+
+
 def run(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     """Dispatch on ``agent.config.actor_update``; advantages normalised per ``config.adv_norm``."""
     cfg = agent.config
@@ -310,12 +326,7 @@ def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             objective = _clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip, active)
             entropy = active_mean(torch.stack(ents, dim=-1), active)
             loss = -(objective + cfg.entropy_coef * entropy)
-            for opt in agent.actor_optimizers:
-                opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            for opt in agent.actor_optimizers:
-                opt.step()
+            step_actors(agent, params, loss)
             stats["policy_objective"] += float(objective.detach())
             stats["entropy"] += float(entropy.detach())
             count += 1
@@ -364,12 +375,7 @@ def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             objective = ppo_clip_objective(ratio, adv, cfg.clip)
             entropy = ents.sum(-1).mean()
             loss = -(objective + cfg.entropy_coef * entropy)
-            for opt in agent.actor_optimizers:
-                opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            for opt in agent.actor_optimizers:
-                opt.step()
+            step_actors(agent, params, loss)
             with torch.no_grad():
                 stats["clip_fraction"] += float(((ratio - 1.0).abs() > cfg.clip).float().mean())
                 stats["joint_ratio_max"] = max(stats["joint_ratio_max"], float(ratio.max()))

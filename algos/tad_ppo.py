@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .actor_updates import Batch, _adv, _joint_inputs, minibatches
+from .actor_updates import Batch, _adv, _joint_inputs, minibatches, step_actors
 from .core.losses import ppo_clip_objective
 from .core.tad import distillation_loss, substep_gae
 
@@ -78,12 +78,7 @@ def substep_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             objective = ppo_clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip)
             entropy = ents.mean()
             loss = -(objective + cfg.entropy_coef * entropy)
-            for opt in agent.actor_optimizers:
-                opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            for opt in agent.actor_optimizers:
-                opt.step()
+            step_actors(agent, params, loss)
             with torch.no_grad():
                 stats["clip_fraction"] += float(((ratio - 1.0).abs() > cfg.clip).float().mean())
             stats["policy_objective"] += float(objective.detach())
