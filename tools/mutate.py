@@ -9,7 +9,9 @@ holding the mutmut configuration, then ``mutmut run`` is started there. Areas:
 * ``theory``  — every module of ``theory/``, killed by the theory, theorem-check and helper tests;
 * ``verify``  — the same mutants, killed by ``seqmarl verify`` alone (every registered check must pass);
 * ``algos``   — the update-rule modules of ``algos/`` (actor updates, losses, GAE, value norm, trust region),
-  killed by ``tests/algos`` (not slow).
+  killed by ``tests/algos`` (not slow);
+* ``sequence`` — the sequence-model policies (MAT/MAT-Dec, the AR-MAPPO actor, TAD's coordinators and TAD-PPO),
+  killed by ``tests/algos`` (not slow). A separate area so that the ``algos`` results stay comparable.
 
 Scope: the maths, not the error messages. Statements that raise an input-validation error are not mutated
 (``do_not_mutate_patterns``; the validation tests cover them), and a surviving mutant whose only change is the text
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"seqmarl": "seqmarl", "seqmarl/theory": "theory", "seqmarl/proofs_checks": "proofs_checks",
                 "seqmarl/envs": "envs", "seqmarl/algos": "algos"}
 ALGO_MODULES = ["actor_updates.py", "core/losses.py", "core/gae.py", "core/value_norm.py", "core/trust_region.py"]
+SEQUENCE_MODULES = ["core/mat_policy.py", "core/ar_policy.py", "core/tad.py", "tad_ppo.py"]
 AREAS = {
     "theory": {
         "mutate": ["seqmarl/theory/*.py"],
@@ -58,6 +61,10 @@ AREAS = {
     },
     "algos": {
         "mutate": [f"seqmarl/algos/{m}" for m in ALGO_MODULES],
+        "tests": ["tests/algos", "-m", "not slow and not cuda"],
+    },
+    "sequence": {
+        "mutate": [f"seqmarl/algos/{m}" for m in SEQUENCE_MODULES],
         "tests": ["tests/algos", "-m", "not slow and not cuda"],
     },
 }
