@@ -144,16 +144,13 @@ class OnPolicyAgent:
         if config.policy in ("mat", "mat_dec"):  # MAT / MAT-Dec: one network, one optimiser
             self._init_mat(spec, config)
             return
-        if config.policy == "tad" and not spec.is_discrete:
-            raise ValueError("policy='tad' (TAD-PPO) supports discrete actions only; this env has continuous actions")
-        if config.policy in ("autoregressive", "tad"):
-            if not spec.is_discrete:
-                raise ValueError("policy='autoregressive' (AR-MAPPO) supports discrete actions only; this env has "
-                                 "continuous actions")
+        gauss = {"log_std_init": config.log_std_init, "std_param": config.std_param,  # continuous heads only
+                 "std_x_coef": config.std_x_coef, "std_y_coef": config.std_y_coef}
+        if config.policy in ("autoregressive", "tad"):  # discrete or continuous (mixed spaces: refused by the actor)
             self.actors: MultiAgentActors | AutoRegressiveActor = AutoRegressiveActor(
                 n, spec.obs_dim, _action_spaces(spec), hidden=tuple(config.hidden), activation=config.activation,
                 agent_id=config.agent_id, condition=config.ar_condition, out_gain=config.gain, device=self.device,
-                **norms,
+                **gauss, **norms,
             )
         else:
             self.actors = MultiAgentActors(
@@ -163,8 +160,9 @@ class OnPolicyAgent:
                 std_y_coef=config.std_y_coef, device=self.device, **norms, **rnn,
             )
         if config.policy == "tad":  # TAD-PPO: the sub-step critic V~(s, a^{<k}) of the transformed MDP
-            self.critic: nn.Module = SubstepCritic(spec.state_dim, n, spec.max_actions, tuple(config.hidden),
-                                                   activation=config.activation, device=self.device, **norms)
+            self.critic: nn.Module = SubstepCritic(
+                spec.state_dim, n, spec.max_actions if spec.is_discrete else spec.act_dim, tuple(config.hidden),
+                activation=config.activation, continuous=not spec.is_discrete, device=self.device, **norms)
         elif config.critic == "centralised":
             self.critic = Critic(spec.state_dim, tuple(config.hidden), activation=config.activation,
                                             device=self.device, **norms, **rnn)
@@ -182,7 +180,7 @@ class OnPolicyAgent:
         if self.tad:  # TAD-PPO's decentralised students pi^i(a^i | o^i), one network per agent
             self.students = MultiAgentActors(n, spec.obs_dim, _action_spaces(spec), share=False,
                                              hidden=tuple(config.hidden), activation=config.activation,
-                                             out_gain=config.gain, device=self.device, **norms)
+                                             out_gain=config.gain, device=self.device, **gauss, **norms)
             self.student_optimizer = torch.optim.Adam(self.students.parameters(), lr=config.distill_lr, **adam)
         self.n_updates = 0
 

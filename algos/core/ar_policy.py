@@ -3,19 +3,33 @@
 Agent ``i``, acting k-th in the execution order, draws from
 
 .. math:: \\pi^{i}(a^{i} \\mid o^{i}, a^{i_1}, \\dots, a^{i_{k-1}})
-          = \\mathrm{softmax}\\big(W_\\pi\\, g([e_i ; c_i])\\big)\\ \\text{over its available actions},
+          = \\mathrm{softmax}\\big(W_\\pi\\, g([e_i ; c_i])\\big)\\ \\text{over its available actions}
 
-with
+(discrete actions) or, for continuous actions of dimension ``d_i`` (padded to ``d_max = max_i d_i``),
+
+.. math:: \\pi^{i}(a^{i} \\mid o^{i}, a^{i_1}, \\dots, a^{i_{k-1}})
+          = \\prod_{l < d_i} \\mathcal N\\big(a^i_l;\\ [W_\\mu\\, g([e_i ; c_i])]_l,\\ \\sigma_l^2\\big),
+
+a diagonal Gaussian whose mean comes from the same trunk and whose standard deviation ``sigma`` is ONE
+state-independent parameter vector ``[d_max]`` shared by all agents (``std_param="exp"``: ``sigma = e^p`` with
+``p`` starting at ``log_std_init``; ``"harl"``: ``sigma = sigmoid(p / x) * y``; the
+:class:`~seqmarl.algos.core.networks.DiagGaussianHead` of the independent actors). The padded dimensions
+``l >= d_i`` of agent ``i`` are excluded: its log-prob and entropy sum over ``l < d_i`` only, its sampled action
+is 0 there, and its token reads ``a^i * valid_i`` (as in MAT, :mod:`~seqmarl.algos.core.mat_policy`). In
+both cases
 
 * ``e_i = MLP(o^i [; onehot(i)])`` the observation embedding (``hidden`` layers; the one-hot id only with
   ``agent_id=True``);
-* ``t_j = MLP(onehot(a^j) ; onehot(j))`` one token per agent: its action and its id;
+* ``t_j = MLP(phi(a^j) ; onehot(j))`` one token per agent: its action and its id, with ``phi(a) = onehot(a)``
+  (``A_max`` entries) for discrete actions and ``phi(a) = a * valid_j`` (the action vector, padded dimensions
+  zeroed, ``d_max`` entries) for continuous ones;
 * ``c_i = sum_{j before i} alpha_ij V t_j`` with ``alpha_i = softmax_{j before i}((Q e_i) . (K t_j) / sqrt(H))``
   — single-head scaled dot-product attention whose query is the acting agent's observation embedding and whose
   keys/values are the tokens of the agents BEFORE it in the order (masked out otherwise: their weight is exactly
   0, so the distribution of an agent never depends on the actions of agents at or after its position);
   ``c_i = 0`` for the first agent;
-* ``g`` one hidden layer on the concatenation, ``W_pi`` the categorical head (orthogonal init, gain 0.01).
+* ``g`` one hidden layer on the concatenation, ``W_pi`` the categorical head / ``W_mu`` the Gaussian mean head
+  (orthogonal init, gain ``out_gain`` = 0.01).
 
 ``condition=False`` (config ``ar_condition=False``) replaces ``c_i`` by zeros: the same network and parameters
 with the previous actions hidden — a product policy ``pi^i(a^i | o^i)``, the ablation of the tests.
@@ -26,7 +40,10 @@ SUBTRACTED from the entity tokens of an agent-wise observation and a 4-head self
 own token) runs over them; the matrix-game script (``perm_ar.py``) uses an MLP on the masked one-hot actions of
 the other agents. Here the attention runs over (action, id) tokens of the earlier agents only, with one head,
 and the observation is a flat vector. No LayerNorm by default (``layer_norm``/``feature_norm`` options as in
-:class:`~seqmarl.algos.core.networks.MLP`). Discrete actions only (continuous AR heads are not implemented).
+:class:`~seqmarl.algos.core.networks.MLP`). Fu et al.'s code is discrete-only; the continuous head here (a
+Gaussian conditional with the previous action VECTORS as tokens and a state-independent std) follows MAT's
+continuous decoder (Wen et al. 2022) and the MAPPO/HARL Gaussian actors, not a published AR-MAPPO variant.
+Mixed discrete/continuous action spaces are refused.
 
 The class implements :class:`~seqmarl.algos.core.joint_policy.JointPolicy`.
 """
@@ -41,9 +58,9 @@ import torch
 from torch import nn
 
 from ._checks import check_flag_tensor, check_int, check_tensor
-from .distributions import MaskedCategorical
+from .distributions import DiagGaussian, MaskedCategorical
 from .joint_policy import check_order, fixed_orders, order_positions
-from .networks import MLP, CategoricalHead, DiscreteSpace, as_action_space, init_linear
+from .networks import MLP, CategoricalHead, DiagGaussianHead, DiscreteSpace, as_action_space, init_linear
 
 Tensor = torch.Tensor
 
@@ -51,15 +68,16 @@ __all__ = ["AutoRegressiveActor"]
 
 
 class AutoRegressiveActor(nn.Module):
-    """One shared auto-regressive policy for ``n_agents`` agents with discrete actions (module docstring).
+    """One shared auto-regressive policy for ``n_agents`` agents (module docstring).
 
-    Shapes: ``obs [..., n, obs_dim]``, ``actions [..., n]`` (int64), ``avail [..., n, A_max]``, ``order [..., n]``
-    (``order[..., k]`` = the agent acting k-th; ``None`` = ``0..n-1``). Heterogeneous action counts use one head of
-    ``A_max`` logits with each agent's extra actions masked (``valid [n, A_max]``).
+    Shapes: ``obs [..., n, obs_dim]``; discrete ``actions [..., n]`` (int64) and ``avail [..., n, A_max]``;
+    continuous ``actions [..., n, d_max]`` (float, no ``avail``); ``order [..., n]`` (``order[..., k]`` = the agent
+    acting k-th; ``None`` = ``0..n-1``). Heterogeneous action counts/dimensions use one head of ``A_max`` logits /
+    ``d_max`` means with each agent's extra actions masked / extra dimensions excluded (``valid [n, size_max]``).
+    Log-probs and entropies are per agent ``[..., n]`` (continuous: summed over the agent's own dimensions).
     """
 
     autoregressive = True
-    discrete = True
     recurrent = False
     share = True
 
@@ -74,6 +92,10 @@ class AutoRegressiveActor(nn.Module):
         agent_id: bool = False,
         condition: bool = True,
         out_gain: float = 0.01,
+        log_std_init: float = 0.0,
+        std_param: str = "exp",
+        std_x_coef: float = 1.0,
+        std_y_coef: float = 0.5,
         layer_norm: bool = False,
         feature_norm: bool = False,
         device: torch.device | str | None = None,
@@ -91,15 +113,16 @@ class AutoRegressiveActor(nn.Module):
             spaces = tuple(as_action_space(s) for s in action_spaces)
         else:
             spaces = (as_action_space(action_spaces),) * n_agents
-        if not all(isinstance(s, DiscreteSpace) for s in spaces):
-            raise ValueError("AutoRegressiveActor supports discrete action spaces only (continuous AR heads are not "
-                             "implemented)")
+        if len({type(s) for s in spaces}) != 1:
+            raise ValueError("action_spaces must be all discrete or all continuous: AutoRegressiveActor does not "
+                             f"support mixed discrete/continuous agents, got {[type(s).__name__ for s in spaces]}")
+        self.discrete = isinstance(spaces[0], DiscreteSpace)
         hidden = tuple(hidden)
         if not hidden:
             raise ValueError("hidden must hold at least one layer size (the embedding width is hidden[-1])")
         self.agent_id = agent_id
         self.condition = condition
-        self.sizes = tuple(s.n for s in spaces)  # type: ignore[union-attr]
+        self.sizes = tuple(s.n if self.discrete else s.dim for s in spaces)  # type: ignore[union-attr]
         self.size_max = max(self.sizes)
         valid = torch.arange(self.size_max).unsqueeze(0) < torch.tensor(self.sizes).unsqueeze(1)
         self.register_buffer("valid", valid.to(device), persistent=False)
@@ -108,16 +131,22 @@ class AutoRegressiveActor(nn.Module):
         self.obs_encoder = MLP(obs_dim + (n if agent_id else 0), hidden, None, feature_norm=feature_norm, **kw)
         H = self.obs_encoder.out_dim
         self.embed_dim = H
-        self.action_encoder = MLP(A + n, (H,), None, **kw)  # token of (onehot(a_j), onehot(j))
+        self.action_encoder = MLP(A + n, (H,), None, **kw)  # token of (phi(a_j), onehot(j))
         self.query = init_linear(nn.Linear(H, H, device=device, dtype=dtype), 1.0)
         self.key = init_linear(nn.Linear(H, H, device=device, dtype=dtype), 1.0)
         self.value = init_linear(nn.Linear(H, H, device=device, dtype=dtype), 1.0)
         self.trunk = MLP(2 * H, (H,), None, **kw)
-        self.head = CategoricalHead(H, A, gain=out_gain, device=device, dtype=dtype)
+        self.head: CategoricalHead | DiagGaussianHead
+        if self.discrete:
+            self.head = CategoricalHead(H, A, gain=out_gain, device=device, dtype=dtype)
+        else:
+            self.head = DiagGaussianHead(H, A, gain=out_gain, log_std_init=log_std_init, std_param=std_param,
+                                         std_x_coef=std_x_coef, std_y_coef=std_y_coef, device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ helpers
     @property
     def n_actions(self) -> tuple[int, ...]:
+        """Per-agent action counts (discrete) or action dimensions (continuous)."""
         return self.sizes
 
     def _check_obs(self, obs: Tensor) -> tuple[int, ...]:
@@ -127,8 +156,13 @@ class AutoRegressiveActor(nn.Module):
                              f"got {tuple(obs.shape)}")
         return tuple(obs.shape[:-2])
 
-    def _avail(self, avail: Tensor | None, lead: tuple[int, ...]) -> Tensor:
-        """The mask ``lead + (n, A_max)``: ``avail`` (checked) and each agent's padding."""
+    def _avail(self, avail: Tensor | None, lead: tuple[int, ...]) -> Tensor | None:
+        """The mask ``lead + (n, A_max)``: ``avail`` (checked) and each agent's padding; None (continuous)."""
+        if not self.discrete:
+            if avail is not None:
+                raise ValueError("avail (action masks) is only defined for discrete actions; this policy is "
+                                 "continuous")
+            return None
         pad = self.valid.expand(lead + (self.n_agents, self.size_max))
         if avail is None:
             return pad
@@ -139,6 +173,13 @@ class AutoRegressiveActor(nn.Module):
 
     def _check_actions(self, actions: Tensor, lead: tuple[int, ...]) -> Tensor:
         check_tensor(actions, "actions")
+        if not self.discrete:
+            if not actions.is_floating_point():
+                raise TypeError(f"continuous actions must be a floating tensor, got dtype {actions.dtype}")
+            if tuple(actions.shape) != lead + (self.n_agents, self.size_max):
+                raise ValueError(f"actions must have shape {lead + (self.n_agents, self.size_max)} "
+                                 f"(..., n_agents, d_max), got {tuple(actions.shape)}")
+            return actions
         if actions.is_floating_point() or actions.dtype == torch.bool:
             raise TypeError(f"actions must be an integer tensor, got dtype {actions.dtype}")
         if tuple(actions.shape) != lead + (self.n_agents,):
@@ -155,10 +196,15 @@ class AutoRegressiveActor(nn.Module):
         return self.obs_encoder(obs)
 
     def _tokens(self, actions: Tensor, dtype: torch.dtype) -> Tensor:
-        """``t_j`` for every agent from its action and id: ``[..., n, H]``."""
-        onehot = nn.functional.one_hot(actions, self.size_max).to(dtype)
+        """``t_j`` for every agent from its action and id: ``[..., n, H]`` (``actions [..., n]`` discrete,
+        ``[..., n, d_max]`` continuous — padded dimensions zeroed)."""
+        if self.discrete:
+            phi = nn.functional.one_hot(actions, self.size_max).to(dtype)
+        else:
+            phi = actions.to(dtype) * self.valid.to(dtype)
+        lead = phi.shape[:-1]  # [..., n]
         eye = torch.eye(self.n_agents, device=actions.device, dtype=dtype)
-        return self.action_encoder(torch.cat([onehot, eye.expand(actions.shape + (self.n_agents,))], -1))
+        return self.action_encoder(torch.cat([phi, eye.expand(lead + (self.n_agents,))], -1))
 
     def _context(self, e: Tensor, tokens: Tensor, before: Tensor) -> Tensor:
         """Attention of query ``e [..., H]`` over ``tokens [..., m, H]`` restricted to ``before [..., m]`` (bool);
@@ -172,13 +218,25 @@ class AutoRegressiveActor(nn.Module):
         weights = torch.softmax(scores, -1) * before.to(scores.dtype)  # exact zeros off the mask
         return (weights.unsqueeze(-1) * v).sum(-2)
 
-    def _dist(self, e: Tensor, context: Tensor, avail: Tensor) -> MaskedCategorical:
+    def _dist(self, e: Tensor, context: Tensor, avail: Tensor | None) -> MaskedCategorical | DiagGaussian:
         return self.head(self.trunk(torch.cat([e, context], -1)), avail)
 
+    def _lp_ent(self, dist: MaskedCategorical | DiagGaussian, actions: Tensor,
+                valid: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-probs and entropies of ``dist`` at ``actions``; continuous: summed over the ``valid`` dimensions
+        only (``valid`` broadcasts to the action shape)."""
+        if self.discrete:
+            return dist.log_prob(actions.long()), dist.entropy()  # type: ignore[call-arg]
+        v = valid.to(dist.mean.dtype)  # type: ignore[union-attr]
+        return ((dist.log_prob(actions, per_dim=True) * v).sum(-1),  # type: ignore[call-arg]
+                (dist.entropy(per_dim=True) * v).sum(-1))  # type: ignore[call-arg]
+
     def distribution(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None,
-                     order: Tensor | None = None) -> MaskedCategorical:
+                     order: Tensor | None = None) -> MaskedCategorical | DiagGaussian:
         """Teacher-forced conditionals of every agent given the earlier agents' ``actions``: a
-        :class:`MaskedCategorical` of batch shape ``[..., n]`` (agent-indexed)."""
+        :class:`MaskedCategorical` of batch shape ``[..., n]`` (agent-indexed) or, continuous, a
+        :class:`DiagGaussian` with ``mean [..., n, d_max]`` — its padded dimensions are NOT masked there; use
+        :meth:`log_prob`/:meth:`entropy`, which exclude them."""
         lead = self._check_obs(obs)
         actions = self._check_actions(actions, lead)
         mask = self._avail(avail, lead)
@@ -196,8 +254,9 @@ class AutoRegressiveActor(nn.Module):
     # ------------------------------------------------------------------ JointPolicy
     def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, *,
                  order: Tensor | None = None) -> Tensor:
-        """Per-agent conditional log-probs ``[..., n]`` of the joint ``actions`` (teacher forcing)."""
-        return self.distribution(obs, actions, avail, order).log_prob(actions.long())
+        """Per-agent conditional log-probs ``[..., n]`` of the joint ``actions`` (teacher forcing; continuous:
+        summed over the agent's own dimensions)."""
+        return self.log_prob_and_entropy(obs, actions, avail, order=order)[0]
 
     def entropy(self, obs: Tensor, avail: Tensor | None = None, *, order: Tensor | None = None,
                 actions: Tensor | None = None) -> Tensor:
@@ -205,19 +264,20 @@ class AutoRegressiveActor(nn.Module):
         if actions is None:
             raise ValueError("an auto-regressive policy's conditional entropies depend on the earlier agents' "
                              "actions: pass actions= (the taken joint actions)")
-        return self.distribution(obs, actions, avail, order).entropy()
+        return self.log_prob_and_entropy(obs, actions, avail, order=order)[1]
 
     def log_prob_and_entropy(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, *,
                              order: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """:meth:`log_prob` and :meth:`entropy` from one forward pass."""
         dist = self.distribution(obs, actions, avail, order)
-        return dist.log_prob(actions.long()), dist.entropy()
+        return self._lp_ent(dist, actions, self.valid)
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None, *,
                order: Tensor | None = None, deterministic: bool = False) -> tuple[Tensor, Tensor]:
         """Agents act one after another in ``order``, each conditioned on the actions drawn before it:
-        ``(actions [..., n], log_probs [..., n])`` (agent-indexed conditional log-probs). ``deterministic`` takes
-        each conditional's mode."""
+        ``(actions, log_probs [..., n])`` (agent-indexed conditional log-probs; ``actions [..., n]`` int64 or
+        ``[..., n, d_max]`` float with the padded dimensions 0). ``deterministic`` takes each conditional's mode
+        (continuous: its mean)."""
         lead = self._check_obs(obs)
         mask = self._avail(avail, lead)
         order = check_order(order, lead, self.n_agents)
@@ -225,23 +285,27 @@ class AutoRegressiveActor(nn.Module):
             order = fixed_orders(lead, self.n_agents, obs.device)
         n, H = self.n_agents, self.embed_dim
         flat_obs = obs.reshape((-1, n, self.obs_dim))
-        flat_mask = mask.reshape((-1, n, self.size_max))
+        flat_mask = None if mask is None else mask.reshape((-1, n, self.size_max))
         flat_order = order.reshape((-1, n))
         B = flat_obs.shape[0]
         pos = order_positions(flat_order)
         e = self._embed_obs(flat_obs)  # [B, n, H]
-        actions = torch.zeros(B, n, dtype=torch.long, device=obs.device)
+        shape = (B, n) if self.discrete else (B, n, self.size_max)
+        actions = torch.zeros(shape, dtype=torch.long if self.discrete else e.dtype, device=obs.device)
         log_probs = torch.zeros(B, n, dtype=e.dtype, device=obs.device)
         rows = torch.arange(B, device=obs.device)
         for k in range(n):
             agent = flat_order[:, k]  # [B]
             tokens = self._tokens(actions, e.dtype)  # unsampled entries are masked out below
             context = self._context(e[rows, agent], tokens, pos < k)
-            dist = self._dist(e[rows, agent], context, flat_mask[rows, agent])
+            dist = self._dist(e[rows, agent], context, None if flat_mask is None else flat_mask[rows, agent])
             a = dist.mode() if deterministic else dist.sample(generator)
-            actions[rows, agent] = a
-            log_probs[rows, agent] = dist.log_prob(a)
-        return actions.reshape(lead + (n,)), log_probs.reshape(lead + (n,))
+            valid = self.valid[agent]  # [B, size_max]
+            if not self.discrete:
+                a = a * valid.to(a.dtype)  # padded dimensions are 0
+            actions[rows, agent] = a.detach()
+            log_probs[rows, agent] = self._lp_ent(dist, a, valid)[0]
+        return actions.reshape(lead + shape[1:]), log_probs.reshape(lead + (n,))
 
     def parameters_of(self, agent: int) -> list[nn.Parameter]:
         raise ValueError("an auto-regressive actor is ONE shared network: per-agent parameter groups do not exist")

@@ -32,6 +32,8 @@ of single-agent PPO run on ``M~`` (every transition of ``M~`` alike). Identities
 
 **Distillation** (:func:`distillation_loss`): decentralised students ``pi^i_phi(a^i | o^i)`` imitate the teacher
 ``pi~(a^i | o, a^{<i})`` on the teacher's own rollouts (theory.md §6.1; "KL-based behavior cloning" in Ye et al.).
+Continuous (Gaussian) students use closed-form per-sample Gaussian KLs (the marginal's KL has no closed form):
+see :func:`distillation_loss`.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ from .networks import Critic
 
 Tensor = torch.Tensor
 
-__all__ = ["SubstepCritic", "substep_gae", "substep_td_errors", "greedy_targets", "distillation_loss",
-           "DISTILL_LOSSES"]
+__all__ = ["SubstepCritic", "substep_gae", "substep_td_errors", "greedy_targets", "greedy_mean_targets",
+           "gaussian_kl", "distillation_loss", "DISTILL_LOSSES"]
 
 DISTILL_LOSSES = ("greedy", "soft", "hard")
 
@@ -55,20 +57,27 @@ DISTILL_LOSSES = ("greedy", "soft", "hard")
 class SubstepCritic(nn.Module):
     r"""The sub-step value ``V~(s, a^{<k})`` of the transformed MDP, one MLP for every position ``k``.
 
-    Input of position ``k`` (execution order ``0..n-1``): the centralised state ``s``, the one-hot actions of the
-    agents before ``k`` (``onehot(a^j) * 1[j < k]`` for every agent ``j``, ``n * A_max`` entries, zero for the
-    agents at or after ``k``) and the one-hot position ``e_k`` (``n`` entries); so the input dimension is
-    ``state_dim + n * A_max + n``. ``forward(state)`` is position 0 (no earlier actions): ``V~(s, ()) = V(s)``, what
-    the trainer stores during collection; :meth:`substep_values` gives every position at once.
+    Input of position ``k`` (execution order ``0..n-1``): the centralised state ``s``, the actions of the agents
+    before ``k`` (``phi(a^j) * 1[j < k]`` for every agent ``j``, ``n * W`` entries, zero for the agents at or after
+    ``k``) and the one-hot position ``e_k`` (``n`` entries); so the input dimension is ``state_dim + n * W + n``.
+    Discrete actions: ``phi(a) = onehot(a)``, ``W = A_max`` (``n_actions_max``); continuous actions
+    (``continuous=True``): ``phi(a) = a``, the action vector padded to ``W = d_max`` (``n_actions_max`` is then
+    ``d_max``; the sampler leaves the padded dimensions at 0). ``forward(state)`` is position 0 (no earlier
+    actions): ``V~(s, ()) = V(s)``, what the trainer stores during collection; :meth:`substep_values` gives every
+    position at once.
     """
 
     def __init__(self, state_dim: int, n_agents: int, n_actions_max: int, hidden: Sequence[int] = (64, 64), *,
                  activation: str = "relu", layer_norm: bool = False, feature_norm: bool = False,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+                 continuous: bool = False, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.state_dim = check_int(state_dim, "state_dim")
         self.n_agents = check_int(n_agents, "n_agents")
         self.n_actions_max = check_int(n_actions_max, "n_actions_max")
+        if not isinstance(continuous, bool):
+            raise TypeError(f"continuous must be a bool, got {type(continuous).__name__}")
+        self.continuous = continuous
         n, A = self.n_agents, self.n_actions_max
         self.net = Critic(state_dim + n * A + n, tuple(hidden), activation=activation, layer_norm=layer_norm,
                           feature_norm=feature_norm, device=device, dtype=dtype)
@@ -83,19 +92,32 @@ class SubstepCritic(nn.Module):
             raise ValueError(f"state must end with state_dim = {self.state_dim}, got shape {tuple(state.shape)}")
         return tuple(state.shape[:-1])
 
-    def substep_inputs(self, state: Tensor, actions: Tensor) -> Tensor:
-        """The critic inputs of every position: ``state [..., d]``, ``actions [..., n]`` -> ``[..., n, d_in]``."""
-        lead = self._check_state(state)
+    def _features(self, actions: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        """``phi(a^j)`` ``[..., n, W]`` of checked ``actions``."""
         check_tensor(actions, "actions")
+        n, A = self.n_agents, self.n_actions_max
+        if self.continuous:
+            if not actions.is_floating_point():
+                raise TypeError(f"continuous actions must be a floating tensor, got dtype {actions.dtype}")
+            if tuple(actions.shape) != lead + (n, A):
+                raise ValueError(f"actions must have shape {lead + (n, A)} (..., n_agents, d_max), "
+                                 f"got {tuple(actions.shape)}")
+            return actions.to(dtype)
         if actions.is_floating_point() or actions.dtype == torch.bool:
             raise TypeError(f"actions must be an integer tensor, got dtype {actions.dtype}")
-        n, A = self.n_agents, self.n_actions_max
         if tuple(actions.shape) != lead + (n,):
             raise ValueError(f"actions must have shape {lead + (n,)}, got {tuple(actions.shape)}")
         if actions.numel() and (bool((actions < 0).any()) or bool((actions >= A).any())):
             raise ValueError(f"actions must lie in [0, {A})")
-        onehot = nn.functional.one_hot(actions.long(), A).to(state.dtype)  # [..., n(j), A]
-        prefix = onehot.unsqueeze(-3) * self.before.unsqueeze(-1)  # [..., n(k), n(j), A]
+        return nn.functional.one_hot(actions.long(), A).to(dtype)
+
+    def substep_inputs(self, state: Tensor, actions: Tensor) -> Tensor:
+        """The critic inputs of every position: ``state [..., d]``, ``actions [..., n]`` (discrete) or
+        ``[..., n, d_max]`` (continuous) -> ``[..., n, d_in]``."""
+        lead = self._check_state(state)
+        n, A = self.n_agents, self.n_actions_max
+        phi = self._features(actions, lead, state.dtype)  # [..., n(j), A]
+        prefix = phi.unsqueeze(-3) * self.before.unsqueeze(-1)  # [..., n(k), n(j), A]
         prefix = prefix.reshape(lead + (n, n * A))
         pos = self.positions.expand(lead + (n, n))
         return torch.cat([state.unsqueeze(-2).expand(lead + (n, self.state_dim)), prefix, pos], -1)
@@ -191,8 +213,13 @@ def greedy_targets(students, teacher, obs: Tensor, avail: Tensor | None = None, 
     (penalty: (a,a) and (c,c) about 50/50): its modes flip from update to update, and a plain argmax target would
     drag the students back and forth; here a student keeps its choice while the teacher still plays it with at
     least ``rho`` times the probability of its mode, and the later agents' targets follow the teacher's
-    conditionals GIVEN those choices, so the students commit to ONE of the teacher's joint actions."""
+    conditionals GIVEN those choices, so the students commit to ONE of the teacher's joint actions.
+
+    A continuous teacher gets :func:`greedy_mean_targets` (``students`` and ``keep`` unused: a Gaussian conditional
+    has one mode, its mean, so there is no tie to break)."""
     rho = check_prob(keep, "keep")
+    if not getattr(teacher, "discrete", True):
+        return greedy_mean_targets(teacher, obs)
     with torch.no_grad():
         lead = tuple(obs.shape[:-2])
         n = students.n_agents
@@ -205,6 +232,56 @@ def greedy_targets(students, teacher, obs: Tensor, avail: Tensor | None = None, 
             p_choice = p.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
             g[..., k] = torch.where(p_choice >= rho * best, choice, p.argmax(-1))
     return g
+
+
+def greedy_mean_targets(teacher, obs: Tensor) -> Tensor:
+    r"""The greedy joint action of a continuous (Gaussian) teacher, ``g [..., n, d_max]`` (no gradient): agent by
+    agent in the order ``0..n-1``, ``g^k`` is the MEAN of the teacher's conditional given the targets already
+    chosen,
+
+    .. math:: g^k = \tilde\mu^k(o, g^{<k}),
+
+    the deterministic decentralised policies ``pi^k(s) = pi~(s, pi^1(s), ..., pi^{k-1}(s))`` of theory.md §6.1
+    with every conditional replaced by its mode (padded dimensions 0)."""
+    with torch.no_grad():
+        lead = tuple(obs.shape[:-2])
+        n, d = teacher.n_agents, teacher.size_max
+        valid = teacher.valid.to(obs.dtype)
+        g = torch.zeros(lead + (n, d), dtype=obs.dtype, device=obs.device)
+        for k in range(n):
+            mean = teacher.distribution(obs, g).mean[..., k, :]  # causal: entries >= k do not matter
+            g[..., k, :] = mean * valid[k]
+    return g
+
+
+def gaussian_kl(mean_p: Tensor, log_std_p: Tensor, mean_q: Tensor, log_std_q: Tensor) -> Tensor:
+    r"""Per-dimension ``KL(N(m_p, s_p^2) || N(m_q, s_q^2))`` (broadcast shapes, no sum):
+
+    .. math:: \log\frac{s_q}{s_p} + \frac{s_p^2 + (m_p - m_q)^2}{2 s_q^2} - \frac12 ."""
+    var_ratio = torch.exp(2.0 * (log_std_p - log_std_q))
+    return log_std_q - log_std_p + 0.5 * (var_ratio + ((mean_p - mean_q) * torch.exp(-log_std_q)) ** 2) - 0.5
+
+
+def _continuous_distillation(students, teacher, obs: Tensor, actions: Tensor, kind: str) -> Tensor:
+    """The continuous branch of :func:`distillation_loss` (its docstring)."""
+    n = students.n_agents
+    if kind == "hard":
+        return -students.log_prob(obs, actions).sum(-1).mean()
+    with torch.no_grad():
+        if kind == "greedy":
+            centres = greedy_mean_targets(teacher, obs)  # [m, n, d_max]
+            log_std = teacher.distribution(obs, centres).log_std
+        else:
+            dist = teacher.distribution(obs, actions)
+            centres, log_std = dist.mean, dist.log_std
+    valid = students.valid.to(obs.dtype)
+    total = obs.new_zeros(())
+    for i in range(n):
+        q = students.distribution_agent(i, obs[..., i, :])  # DiagGaussian over d_i (separate) or d_max (shared)
+        w = q.mean.shape[-1]
+        kl = gaussian_kl(centres[..., i, :w], log_std[..., i, :w], q.mean, q.log_std) * valid[i, :w]
+        total = total + kl.sum(-1).mean()
+    return total
 
 
 def distillation_loss(students, teacher, obs: Tensor, actions: Tensor, avail: Tensor | None = None,
@@ -244,10 +321,38 @@ def distillation_loss(students, teacher, obs: Tensor, actions: Tensor, avail: Te
 
     The soft targets come from the teacher as it is when the loss is computed (after the PPO update) on prefixes
     drawn by the teacher before it: a one-update lag in the prefix distribution.
+
+    **Continuous actions** (Gaussian teacher ``pi~(. | o, a^{<i}) = N(mu~^i(o, a^{<i}), diag s^2)`` with a
+    state-independent std ``s``, Gaussian students ``pi^i_phi = N(mu^i_phi(o^i), diag sigma_i^2)``; ``actions
+    [m, n, d_max]``, ``avail`` must be None; every sum over dimensions runs over agent i's own ``d_i`` only). The
+    KL to the teacher's MARGINAL ``pi~^i(. | o)`` (a Gaussian mixture over the prefixes) has no closed form, so
+    each kind uses a closed-form per-sample Gaussian KL (:func:`gaussian_kl`) instead:
+
+    * ``greedy``: :math:`L = \sum_i \frac1m \sum_b \mathrm{KL}\big(N(g^i_b, s^2) \,\|\, \pi^i_\phi(\cdot|o^i_b)\big)`
+      with ``g_b`` the teacher's greedy (mean) joint action (:func:`greedy_mean_targets`): the teacher's
+      conditional at the greedy prefix. For one observation value the minimiser is ``mu^i = mean_b g^i_b``,
+      ``sigma_i^2 = s^2 + Var_b g^i_b`` (moment matching); on an MMDP (``o^i = s``) that is ``mu^i(s) = g^i(s)``,
+      ``sigma_i = s``: the students' means ARE the teacher's greedy joint action (the deterministic policies of
+      theory.md §6.1 with every conditional replaced by its mean). ``keep`` is not used.
+    * ``soft`` (the per-sample KL-based behaviour cloning of Ye et al.): with the teacher's conditional at the
+      SAMPLED prefix, :math:`L = \sum_i \frac1m \sum_b \mathrm{KL}\big(N(\tilde\mu^i(o_b, a_b^{<i}), s^2) \,\|\,
+      \pi^i_\phi(\cdot|o^i_b)\big)`. Minimiser for one observation value: ``mu^i = E[mu~^i] = E[a^i | o]`` (law of
+      total expectation) and ``sigma_i^2 = s^2 + Var[mu~^i] = Var[a^i | o]`` (law of total variance): the first two
+      moments of the teacher's marginal.
+    * ``hard``: the Gaussian negative log-likelihood of the sampled actions,
+      :math:`L = -\sum_i \frac1m \sum_b \log \pi^i_\phi(a^i_b | o^i_b)`; its minimiser is the samples' mean and
+      variance, whose expectations are the same marginal moments.
     """
     if kind not in DISTILL_LOSSES:
         raise ValueError(f"kind must be one of {DISTILL_LOSSES}, got {kind!r}")
     check_tensor(obs, "obs", floating=True, ndim_min=3)
+    if not students.discrete:
+        if getattr(teacher, "discrete", True):
+            raise ValueError("continuous students need a continuous (Gaussian) teacher; got a discrete one")
+        if avail is not None:
+            raise ValueError("avail (action masks) is only defined for discrete actions; pass avail=None for "
+                             "continuous students")
+        return _continuous_distillation(students, teacher, obs, actions, kind)
     n = students.n_agents
     if kind == "hard":
         return -students.log_prob(obs, actions, avail).sum(-1).mean()
