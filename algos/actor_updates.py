@@ -588,7 +588,8 @@ def _mat_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     ``config.value_clip``). Log-probs, entropies and values come from one forward pass (``actors.evaluate``). The
     value normaliser folds in the returns once per update (``value_norm_update="per_iteration"``) or before every
     minibatch (``"per_minibatch"``, the official ``cal_value_loss``). Gradient norm clipped at ``max_grad_norm``
-    over all parameters."""
+    over all parameters. With active masks (agents dead when they acted, e.g. SMAX), the three means run over the
+    active ``(b, i)`` entries only (the official trainer's ``use_policy_active_masks``/``use_value_active_masks``)."""
     cfg = agent.config
     net = agent.actors
     params = [p for p in net.parameters() if p.requires_grad]
@@ -605,16 +606,17 @@ def _mat_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             obs, actions, avail, order = _joint_inputs(agent, batch, idx)
             new_lp, ents, values = net.evaluate(obs, actions, avail, order=order)  # each [m, n]
             ratio = torch.exp(new_lp - batch.old_log_probs[idx])
-            objective = ppo_clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip)
-            entropy = ents.mean()
+            active = _active(batch, idx)
+            objective = _clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip, active)
+            entropy = active_mean(ents, active)
             target = batch.returns[idx]
             if agent.value_norm is not None:
                 if per_minibatch:
                     agent.value_norm.update(target)
                 target = agent.value_norm.normalize(target).to(values.dtype)
-            v_loss = value_loss(values, batch.raw_values[idx], target, cfg.value_clip,
-                                huber_delta=cfg.huber_delta if cfg.use_huber else None,
-                                clipped=cfg.use_clipped_value_loss)
+            v_loss = active_mean(value_loss(values, batch.raw_values[idx], target, cfg.value_clip,
+                                            huber_delta=cfg.huber_delta if cfg.use_huber else None,
+                                            clipped=cfg.use_clipped_value_loss, reduction="none"), active)
             loss = -objective - cfg.entropy_coef * entropy + cfg.value_loss_coef * v_loss
             optimizer.zero_grad()
             loss.backward()

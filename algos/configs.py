@@ -493,7 +493,8 @@ class MATConfig(OnPolicyConfig):
     ``std_param="harl"`` gives exactly that); a continuous agent's ratio is the product over its action
     dimensions (MAT-code clips each dimension's ratio and sums the clipped terms); decoder tokens also carry the
     id of the agent that took the action and a random order is an option (see the module docstring of
-    :mod:`seqmarl.algos.core.mat_policy`); no active masks (every agent is always alive here); no RNN.
+    :mod:`seqmarl.algos.core.mat_policy`); no RNN. Active masks (agents dead when they acted, e.g. SMAX) apply to
+    the policy, entropy and value terms as in MAT-code's ``use_policy_active_masks``/``use_value_active_masks``.
     """
 
     algo_name: ClassVar[str] = "mat"

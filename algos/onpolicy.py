@@ -405,7 +405,8 @@ class OnPolicyAgent:
                     target = self.value_norm.normalize(target).to(pred.dtype)
                 loss = value_loss(pred, batch.raw_values[idx], target, cfg.value_clip,
                                   huber_delta=cfg.huber_delta if cfg.use_huber else None,
-                                  clipped=cfg.use_clipped_value_loss)
+                                  clipped=cfg.use_clipped_value_loss, reduction="none")
+                loss = actor_updates.active_mean(loss, self._value_active(batch, idx, pred))
                 self.critic_optimizer.zero_grad()
                 (cfg.value_loss_coef * loss).backward()
                 nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
@@ -413,6 +414,15 @@ class OnPolicyAgent:
                 total += float(loss.detach())
                 count += 1
         return {"critic_loss": total / max(count, 1)}
+
+    def _value_active(self, batch: "actor_updates.Batch", idx: Tensor | slice, pred: Tensor) -> Tensor | None:
+        """HARL ``use_value_active_masks``: a per-agent value ``V_i`` ([m, n], decentralised critic) is fitted only
+        where agent ``i`` was active (alive) — a dead agent's value has no return of its own to fit. None (every
+        entry counts) for a centralised ``V(s)`` (the env's value, HARL's EP critic has no mask), for TAD-PPO's
+        sub-step values (positions of the transformed MDP, not agents) and when every agent was active."""
+        if batch.active is None or self.tad or pred.dim() != 2:
+            return None
+        return batch.active[idx]
 
     def replay_values(self, batch: "actor_updates.Batch", idx: Tensor | slice = slice(None)) -> Tensor:
         """Critic output on ``batch[idx]`` with the current parameters: ``[m]`` or ``[m, n]``. Recurrent: the

@@ -55,6 +55,7 @@ def value_loss(
     huber_delta: float | None = None,
     clipped: bool = True,
     mask: Tensor | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     r"""MAPPO clipped value loss (theory.md §1.3; `[SOURCE: HARL-code]` critic loss):
 
@@ -63,7 +64,8 @@ def value_loss(
 
     with ``ℓ = huber_loss(·, huber_delta)`` if ``huber_delta`` is given, else ``e²/2``. ``clipped=False`` gives
     ``mean ℓ(R - V)`` (``clip_eps`` may then be None). All three tensors share one shape and one scale
-    (with value normalisation: normalised predictions and normalised returns). ``mask`` gives a masked mean.
+    (with value normalisation: normalised predictions and normalised returns). ``mask`` gives a masked mean;
+    ``reduction="none"`` returns the elementwise loss (before any mean; ``mask`` must then be None).
     """
     check_tensor(values, "values", floating=True)
     check_tensor(returns, "returns", floating=True)
@@ -71,6 +73,10 @@ def value_loss(
         raise ValueError(f"returns must have values' shape {tuple(values.shape)}, got {tuple(returns.shape)}")
     if not isinstance(clipped, bool):
         raise TypeError(f"clipped must be a bool, got {type(clipped).__name__}")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if reduction == "none" and mask is not None:
+        raise ValueError("mask applies to reduction='mean' only (reduction='none' returns the elementwise loss)")
 
     def ell(e: Tensor) -> Tensor:
         return mse_loss(e) if huber_delta is None else huber_loss(e, huber_delta)
@@ -86,7 +92,7 @@ def value_loss(
                              f"got {tuple(old_values.shape)}")
         v_clip = old_values + (values - old_values).clamp(-eps, eps)
         loss = torch.maximum(loss, ell(returns - v_clip))
-    return masked_mean(loss, mask)
+    return loss if reduction == "none" else masked_mean(loss, mask)
 
 
 def ppo_clip_objective(

@@ -103,3 +103,59 @@ def test_batch_advantage_statistics_are_taken_over_active_entries(monkeypatch):
     sel = seen["adv"][seen["active"]]
     assert float(sel.mean()) == pytest.approx(0.0, abs=1e-5)
     assert float(sel.std(correction=0)) == pytest.approx(1.0, abs=1e-3)
+
+
+def _critic_params_after_update(algo: str, perturb_inactive: bool, mask: bool) -> list[torch.Tensor]:
+    """Update with agent 0 inactive in every other env; ``perturb_inactive`` shifts agent 0's GAE returns and
+    advantages there by -30 (Adam's first step is nearly sign(g): the shift must flip gradient signs to show).
+    Value normalisation is off: its running statistics take every return, dead agents' included, as HARL's
+    ``value_normalizer.update(return_batch)`` does."""
+    agent, buffer = _filled(algo, use_value_norm=False)
+    inactive = torch.zeros_like(buffer.active)
+    inactive[:, ::2, 0] = True
+    if mask:
+        buffer.active.copy_(~inactive)
+    if perturb_inactive:  # a dead agent's return (its value target) must not matter
+        compute = buffer.compute_returns
+
+        def shifted(*args, **kwargs):
+            out = compute(*args, **kwargs)
+            for t in (buffer.returns, buffer.advantages):
+                t[..., 0] = torch.where(inactive[..., 0], t[..., 0] - 30.0, t[..., 0])
+            return out
+
+        buffer.compute_returns = shifted
+    agent.update(buffer)
+    net = agent.critic if agent.critic is not agent.actors else agent.actors
+    return [p.detach().clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("algo", ["ippo", "mat"])
+def test_an_inactive_agents_value_target_does_not_change_the_value_fit(algo):
+    """HARL/MAT ``use_value_active_masks``: a per-agent value (IPPO's V_i(o_i), MAT's encoder values) is fitted only
+    where its agent was active. Shifting a dead agent's returns and advantages
+    leaves the update unchanged with the mask; without it (ablation) the update changes. For MAT the shift also
+    moves agent 0's advantages there, so the test needs the policy AND the value mask of its one combined loss."""
+    def gap(x: list[torch.Tensor], y: list[torch.Tensor]) -> float:
+        return max(float((p - q).abs().max()) for p, q in zip(x, y))
+
+    a = _critic_params_after_update(algo, perturb_inactive=False, mask=True)
+    b = _critic_params_after_update(algo, perturb_inactive=True, mask=True)
+    assert gap(a, b) < 1e-8  # equal up to float summation order (the masked terms are exact zeros)
+    c = _critic_params_after_update(algo, perturb_inactive=False, mask=False)
+    d = _critic_params_after_update(algo, perturb_inactive=True, mask=False)
+    assert gap(c, d) > 1e-4
+
+
+def test_value_loss_reduction_none_is_elementwise():
+    from seqmarl.algos.core.losses import value_loss
+    v = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    old = torch.zeros(2, 2)
+    r = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    el = value_loss(v, old, r, 0.2, reduction="none")
+    # max(e^2/2 of R - V, of R - clip(V, old +- 0.2))
+    expect = torch.maximum(0.5 * (r - v) ** 2, 0.5 * (r - v.clamp(-0.2, 0.2)) ** 2)
+    assert torch.equal(el, expect)
+    assert float(value_loss(v, old, r, 0.2)) == pytest.approx(float(expect.mean()))
+    with pytest.raises(ValueError, match="reduction"):
+        value_loss(v, old, r, 0.2, reduction="sum")
