@@ -1,4 +1,5 @@
-"""The ``seqmarl`` command line: ``seqmarl verify``, ``seqmarl train``, ``seqmarl validate``."""
+"""The ``seqmarl`` command line: ``seqmarl verify``, ``seqmarl train``, ``seqmarl validate``, ``seqmarl sweep``,
+``seqmarl report``."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def _load_optional_commands() -> None:
     """Import the modules that register further sub-commands (train, validate, sweep) if present."""
     import importlib
 
-    for module in ("seqmarl.train", "seqmarl.validate", "seqmarl.envs_cli", "seqmarl.tuned"):
+    for module in ("seqmarl.train", "seqmarl.validate", "seqmarl.envs_cli", "seqmarl.tuned", "seqmarl.sweep",
+                   "seqmarl.report"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
