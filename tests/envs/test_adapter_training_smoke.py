@@ -103,3 +103,45 @@ def test_vmas_clips_continuous_actions_into_the_box() -> None:
     strict.reset(seed=0)
     with pytest.raises(ValueError):
         strict.step(big)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sequence models of issue 9 (AR-MAPPO, MAT, MAT-Dec, TAD-PPO): discrete and continuous actions, heterogeneous
+# action sizes (MaMuJoCo), action masks and dying units (SMAX).
+SEQUENCE_ALGOS = ["ar_mappo", "mat", "mat_dec", "tad_ppo"]
+
+
+@pytest.mark.parametrize("algo", SEQUENCE_ALGOS)
+def test_mamujoco_continuous(algo: str) -> None:
+    env = _build("mamujoco/HalfCheetah-2x3", num_envs=2, seed=0, episode_limit=12)
+    try:
+        _two_updates(env, algo)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("algo", SEQUENCE_ALGOS)
+def test_mpe(algo: str, continuous: bool) -> None:
+    _two_updates(_build("mpe/simple_spread", num_envs=2, seed=0, continuous_actions=continuous), algo)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("algo", SEQUENCE_ALGOS)
+def test_vmas(algo: str, continuous: bool) -> None:
+    _two_updates(_build("vmas/balance", num_envs=4, seed=0, continuous_actions=continuous), algo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", SEQUENCE_ALGOS)
+def test_smax(algo: str) -> None:
+    _two_updates(_build("smax/3m", num_envs=4, seed=0, episode_limit=6), algo)
+
+
+@pytest.mark.parametrize("algo", ["ar_mappo", "mat"])
+def test_gfootball(algo: str) -> None:
+    env = _build("gfootball/academy_3_vs_1_with_keeper", num_envs=2, seed=0)
+    try:
+        _two_updates(env, algo)
+    finally:
+        env.close()
