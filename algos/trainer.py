@@ -2,7 +2,9 @@
 evaluate, checkpoint, resume.
 
 A run directory holds ``config.yaml``, ``metrics.csv``, ``metrics.jsonl``, TensorBoard events (``tb/``),
-``checkpoints/last.pt`` and plots. Resuming loads the last checkpoint — agent, optimisers, RNG states and
+``checkpoints/last.pt`` and plots (and ``wandb/`` / ``mlruns/`` with ``loggers=("wandb",)`` / ``("mlflow",)``,
+:mod:`seqmarl.algos.loggers`). Progress shows as a bar on a terminal and as periodic lines otherwise
+(:mod:`seqmarl.algos.progress`). Resuming loads the last checkpoint — agent, optimisers, RNG states and
 the environment's internal state, and for recurrent agents the hidden states and episode-start flags carried
 across rollouts — so a resumed run reproduces the uninterrupted run's curve exactly.
 """
@@ -20,13 +22,15 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
 from seqmarl.envs.base import MultiAgentEnv, Step
 
+from . import progress as _progress
 from .core.buffer import RolloutBuffer
+from .loggers import Logger, make_loggers, parse_logger_names
 from .onpolicy import OnPolicyAgent
 
 Callback = Callable[[int, OnPolicyAgent, dict[str, float]], dict[str, float] | None]
@@ -41,7 +45,14 @@ class TrainerConfig:
     eval_interval: evaluate every this many updates (0 disables); eval_episodes episodes, stochastic and greedy.
     checkpoint_interval: save ``checkpoints/last.pt`` every this many updates (and at the end).
     log_interval: write a metrics row every this many updates.
-    progress: show a rich progress bar.
+    progress: ``auto`` (default; ``True`` is an alias): a rich bar on a terminal (or notebook), else plain lines;
+        ``bar``; ``lines``; ``off`` (``False`` is an alias). Bar and lines show env steps, steps/s over the last
+        60 s of this process, the training and greedy evaluation returns, elapsed time and ETA, on stderr
+        (:mod:`seqmarl.algos.progress`).
+    log_every_s: seconds between progress lines (``lines``), besides one at the start and one at the end.
+    tensorboard: write TensorBoard events to ``tb/``.
+    loggers: further loggers, names from ``tensorboard``, ``wandb``, ``mlflow`` (a tuple or a comma-separated
+        string; ``tensorboard`` here is the same as ``tensorboard=True``); CSV/JSONL are always written.
     """
 
     total_steps: int = 100_000
@@ -50,8 +61,10 @@ class TrainerConfig:
     eval_episodes: int = 32
     checkpoint_interval: int = 10
     log_interval: int = 1
-    progress: bool = True
+    progress: bool | str = "auto"
     tensorboard: bool = True
+    log_every_s: float = _progress.DEFAULT_LOG_EVERY_S
+    loggers: Sequence[str] | str = ()
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "rollout_length", "eval_interval", "eval_episodes", "checkpoint_interval",
@@ -63,9 +76,28 @@ class TrainerConfig:
             if value < minimum:
                 kind = "a non-negative integer (0 disables)" if minimum == 0 else "a positive integer"
                 raise ValueError(f"{name} must be {kind}, got {value}")
-        for name in ("progress", "tensorboard"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if not isinstance(self.tensorboard, bool):
+            raise TypeError(f"tensorboard must be a bool, got {self.tensorboard!r}")
+        if not isinstance(self.progress, (bool, str)):
+            raise TypeError(f"progress must be one of {', '.join(_progress.MODES)} or a bool, got {self.progress!r}")
+        _progress.progress_mode(self.progress)  # ValueError naming progress and the choices
+        self.log_every_s = _progress.check_log_every_s(self.log_every_s)
+        if not isinstance(self.loggers, (str, list, tuple)):
+            raise TypeError(f"loggers must be a tuple of names or a comma-separated string, got {self.loggers!r}")
+        self.loggers = parse_logger_names(self.loggers)
+        if "tensorboard" in self.loggers and not self.tensorboard:
+            raise ValueError("loggers include tensorboard but tensorboard=False; drop one of them")
+
+    @property
+    def progress_mode(self) -> str:
+        """``progress`` as one of ``auto``, ``bar``, ``lines``, ``off``."""
+        return _progress.progress_mode(self.progress)
+
+    @property
+    def logger_names(self) -> tuple[str, ...]:
+        """Every logger besides CSV/JSONL: ``tensorboard`` first when on, then the others in ``loggers``."""
+        rest = tuple(n for n in self.loggers if n != "tensorboard")
+        return (("tensorboard",) if self.tensorboard else ()) + rest
 
 
 class CheckpointError(ValueError):
@@ -200,53 +232,26 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 class MetricsLogger:
-    """CSV + JSONL + TensorBoard writer for one run directory.
+    """CSV + JSONL writer for one run directory: the run's record (a :class:`~seqmarl.algos.loggers.Logger`).
 
     Rows are appended (never rewritten) to both files; the CSV is rewritten (atomically) only when a row brings
-    a new column, so a kill never leaves an empty or partial file behind. The TensorBoard writer is created on
-    the first row, so a run that fails before training leaves no events file."""
+    a new column, so a kill never leaves an empty or partial file behind. TensorBoard and the optional trackers
+    are separate loggers (:mod:`seqmarl.algos.loggers`) that the trainer composes with this one."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True):
+    def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
-        self.tensorboard = tensorboard
-        self._writer: Any = None
         self._columns: list[str] | None = None
-
-    def _tb(self) -> Any:
-        if self._writer is None and self.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._writer = SummaryWriter(str(self.run_dir / "tb"))
-            except ImportError:  # tensorboard is a dependency; stay usable without it
-                self.tensorboard = False
-        return self._writer
-
-    def _tb_write(self, row: dict[str, Any]) -> None:
-        writer = self._tb()
-        if writer is None:
-            return
-        for key, value in row.items():
-            if key not in ("iteration", "env_steps") and isinstance(value, (int, float)) and math.isfinite(value):
-                writer.add_scalar(key, value, int(row["env_steps"]))
 
     def truncate_after(self, iteration: int) -> None:
         """Keep only rows logged up to ``iteration`` (used on resume: the crashed tail is recomputed), in the
-        JSONL, the CSV and the TensorBoard events (re-written from the kept rows, so no step appears twice)."""
+        JSONL and the CSV; the trainer then replays the kept rows into its other loggers (TensorBoard's events are
+        re-written from them, so no step appears twice)."""
         rows = [r for r in _read_jsonl(self.jsonl) if r["iteration"] <= iteration]
         if self.jsonl.exists():
             _atomic_write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in rows))
         self._rewrite_csv(rows)
-        tb = self.run_dir / "tb"
-        if tb.is_dir() and self.tensorboard:
-            for events in tb.glob("events.out.tfevents.*"):
-                events.unlink()
-            if self.tensorboard and rows:
-                for r in rows:
-                    self._tb_write(r)
-                self._writer.flush()
 
     def _rewrite_csv(self, rows: list[dict[str, Any]]) -> None:
         keys: list[str] = []
@@ -259,7 +264,8 @@ class MetricsLogger:
         _atomic_write_text(self.csv, buf.getvalue())
         self._columns = keys
 
-    def log(self, row: dict[str, Any]) -> None:
+    def log(self, row: dict[str, Any], step: int | None = None) -> None:
+        """Append ``row`` (``step``, the env steps, is already in the row)."""
         with self.jsonl.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         if self._columns is None and self.csv.exists():
@@ -270,17 +276,12 @@ class MetricsLogger:
         else:
             with self.csv.open("a", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=self._columns).writerow(row)
-        self._tb_write(row)
-        if self._writer is not None:
-            self._writer.flush()
 
     def rows(self) -> list[dict[str, Any]]:
         return _read_jsonl(self.jsonl)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        pass
 
 
 class Trainer:
@@ -296,9 +297,15 @@ class Trainer:
         eval_env_fn: Callable[[int], MultiAgentEnv] | None = None,
         callbacks: list[Callback] | None = None,
         meta: dict[str, Any] | None = None,
+        progress_console: Any = None,
+        progress_stream: Any = None,
     ):
         """``meta``: plain values stored in every checkpoint (``seqmarl train`` stores ``algo`` and ``env``
-        names; :meth:`load_checkpoint` refuses a checkpoint whose ``algo``/``env`` differ)."""
+        names; :meth:`load_checkpoint` refuses a checkpoint whose ``algo``/``env`` differ).
+        ``progress_console`` (a rich ``Console``) / ``progress_stream`` (a text stream): where the bar / the
+        progress lines go (default: stderr). An optional logger (``config.loggers``) whose package is missing
+        raises :class:`~seqmarl.algos.loggers.MissingExtraError` (with the pip command) here, before any file is
+        written."""
         self.env = env
         self.agent = agent
         self.config = config
@@ -315,10 +322,26 @@ class Trainer:
         self._rnn_state: tuple[torch.Tensor, torch.Tensor] | None = None
         self._episode_start: torch.Tensor | None = None
         self._episode_returns: list[float] = []
-        self.logger = MetricsLogger(self.run_dir, config.tensorboard) if self.run_dir is not None else None
         self.history: list[dict[str, float]] = []
         self._last_saved: int | None = None
         self.meta: dict[str, Any] = {"algo": type(agent.config).algo_name or None, **(meta or {})}
+        self.progress_console = progress_console
+        self.progress_stream = progress_stream
+        # the CSV/JSONL record, then TensorBoard and the optional trackers; all get every logged row
+        self.logger = MetricsLogger(self.run_dir) if self.run_dir is not None else None
+        self.loggers: list[Logger] = [] if self.run_dir is None else [
+            self.logger, *make_loggers(config.logger_names, self.run_dir, self._tracker_config())]
+
+    def _tracker_config(self) -> dict[str, Any]:
+        """The run's settings for W&B's config / MLflow's parameters: meta, seed, loop and algorithm fields."""
+        from dataclasses import asdict, is_dataclass
+
+        out: dict[str, Any] = {**{k: v for k, v in self.meta.items() if v is not None}, "seed": self.seed,
+                               "num_envs": self.env.num_envs, "total_steps": self.config.total_steps,
+                               "rollout_length": self.config.rollout_length}
+        if is_dataclass(self.agent.config):
+            out.update({f"algo.{k}": v for k, v in asdict(self.agent.config).items() if not k.startswith("_")})
+        return out
 
     # ------------------------------------------------------------------ collection
     @property
@@ -551,6 +574,9 @@ class Trainer:
         if self.logger is not None:
             self.logger.truncate_after(self.iteration)
             self.history = self.logger.rows()
+            for other in self.loggers:  # TensorBoard rewrites its events; trackers start a run from the kept rows
+                if other is not self.logger and hasattr(other, "replay"):
+                    other.replay(self.history)
 
     def check_finite(self, metrics: dict[str, Any]) -> None:
         """Divergence guard: raise :class:`DivergenceError` if a loss or a parameter is not finite."""
@@ -616,32 +642,37 @@ class Trainer:
             row.update(self.evaluate())
         return row
 
-    def train(self) -> list[dict[str, float]]:
-        """Run until ``total_steps``; returns the metric rows (also written to the run directory)."""
-        progress = None
-        task = None
-        if self.config.progress:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    def make_progress(self) -> _progress.ProgressDisplay | None:
+        """The display of ``config.progress`` over the env steps this run reaches (``n_updates`` updates)."""
+        return _progress.make_display(
+            self.config.progress, total=self.n_updates * self.steps_per_update,
+            show_eval=bool(self.config.eval_interval and self.eval_env_fn is not None),
+            log_every_s=self.config.log_every_s, console=self.progress_console, stream=self.progress_stream)
 
-            progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} updates"),
-                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
-            progress.start()
-            task = progress.add_task("train", total=self.n_updates, completed=self.iteration, info="")
+    def train(self) -> list[dict[str, float]]:
+        """Run until ``total_steps``; returns the metric rows (also written to the run directory and every
+        logger). Progress: a line or bar at the start, after updates, and a last one at the end (not after a
+        failure)."""
+        display = self.make_progress()
         try:
+            if display is not None:
+                display.start(self.env_steps)
             while self.iteration < self.n_updates:
                 row = self.train_iteration()
                 self.history.append(row)
-                if self.logger is not None and (self.iteration % self.config.log_interval == 0 or self.iteration == self.n_updates):
-                    self.logger.log(row)
+                if self.iteration % self.config.log_interval == 0 or self.iteration == self.n_updates:
+                    for logger in self.loggers:
+                        logger.log(row, int(row["env_steps"]))
                 if self.iteration % self.config.checkpoint_interval == 0 or self.iteration == self.n_updates:
                     self.save_checkpoint()
                     self._last_saved = self.iteration
-                if progress is not None:
-                    progress.update(task, completed=self.iteration,
-                                    info=f"SPS {row['sps']:.0f}  return {row['episode_return']:.3f}")
+                if display is not None:
+                    display.update(self.env_steps, row)
+            if display is not None:
+                display.finish()
         finally:
-            if progress is not None:
-                progress.stop()
-            if self.logger is not None:
-                self.logger.close()
+            if display is not None:
+                display.close()
+            for logger in self.loggers:
+                logger.close()
         return self.history

@@ -7,21 +7,97 @@ import copy
 import errno
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from seqmarl.cli import command
-from seqmarl.config import SAFE_ON_RESUME, ConfigError, RunConfig, load_run_config, parse_overrides, resolve
+from seqmarl.config import (
+    _FALSE,
+    _TRUE,
+    SAFE_ON_RESUME,
+    ConfigError,
+    RunConfig,
+    load_run_config,
+    parse_overrides,
+    resolve,
+)
 
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def build(cfg: RunConfig, callbacks: list[Callable] | None = None):
-    """Environment, agent and trainer of a resolved :class:`RunConfig` (nothing is written to disk here)."""
+@dataclass
+class OutputOptions:
+    """How a run shows and logs its progress; changes nothing it computes, so it is not saved in config.yaml and
+    may differ on resume. ``progress``: ``auto``/``bar``/``lines``/``off`` (``None``: from the run config's boolean
+    ``progress``, true = auto); ``log_every_s``: seconds between progress lines (``None``: the trainer's default,
+    :data:`seqmarl.algos.progress.DEFAULT_LOG_EVERY_S`); ``loggers``: names besides the CSV/JSONL files
+    (``tensorboard``, ``wandb``, ``mlflow``). (Imports of ``seqmarl.algos`` stay lazy: ``seqmarl --help`` does not
+    load torch.)"""
+
+    progress: str | None = None
+    log_every_s: float | None = None
+    loggers: tuple[str, ...] = ()
+
+
+OUTPUT_KEYS = ("progress", "log_every_s", "logger")
+
+
+def split_output_overrides(args: Sequence[str]) -> tuple[list[str], OutputOptions]:
+    """Take ``progress=auto|bar|lines|off``, ``log_every_s=SECONDS`` and ``logger=NAME[,NAME]`` out of the
+    ``key=value`` list. ``progress`` stays in it as ``progress=true``/``false`` (the run config's boolean: false
+    exactly for ``off``); the other two are removed. A bad value raises :class:`ConfigError` naming the key."""
+    from seqmarl.algos.loggers import parse_logger_names
+    from seqmarl.algos.progress import MODES, check_log_every_s, progress_mode
+
+    rest: list[str] = []
+    out = OutputOptions()
+    for arg in args:
+        key, eq, raw = arg.partition("=") if isinstance(arg, str) else ("", "", "")
+        key, raw = key.strip(), raw.strip()
+        if not eq or key not in OUTPUT_KEYS:
+            rest.append(arg)
+            continue
+        if key == "progress":
+            low = raw.lower()
+            value: bool | str = True if low in _TRUE else False if low in _FALSE else low
+            try:
+                out.progress = progress_mode(value)
+            except ValueError:
+                raise ConfigError(f"progress must be one of {', '.join(MODES)} (true/false: aliases of auto/off), "
+                                  f"got {raw!r}") from None
+            rest.append(f"progress={'false' if out.progress == 'off' else 'true'}")
+        elif key == "log_every_s":
+            try:
+                out.log_every_s = check_log_every_s(float(raw))
+            except ValueError:
+                raise ConfigError(f"log_every_s must be a positive number of seconds, got {raw!r}") from None
+        else:
+            try:
+                out.loggers = parse_logger_names(raw)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+    return rest, out
+
+
+def build(cfg: RunConfig, callbacks: list[Callable] | None = None, output: OutputOptions | None = None):
+    """Environment, agent and trainer of a resolved :class:`RunConfig` (nothing is written to disk here).
+    ``output``: progress display and extra loggers (default: ``cfg.progress``, TensorBoard per ``cfg.tensorboard``);
+    a logger whose package is missing is a :class:`ConfigError` with the pip command."""
     from seqmarl.algos import Trainer, TrainerConfig, make_agent
+    from seqmarl.algos.loggers import MissingExtraError, require_extra
     from seqmarl.envs import make
+
+    output = output or OutputOptions()
+    if "tensorboard" in output.loggers and not cfg.tensorboard:
+        raise ConfigError("logger=tensorboard and tensorboard=false disagree; drop one of them")
+    for name in output.loggers:  # before the env and agent are built
+        try:
+            require_extra(name)
+        except MissingExtraError as exc:
+            raise ConfigError(str(exc)) from None
 
     try:
         env = make(cfg.env, num_envs=cfg.num_envs, device=cfg.device, seed=cfg.seed, **cfg.env_kwargs)
@@ -36,7 +112,9 @@ def build(cfg: RunConfig, callbacks: list[Callable] | None = None):
         trainer_cfg = TrainerConfig(
             total_steps=cfg.total_steps, rollout_length=rollout, eval_interval=cfg.eval_interval,
             eval_episodes=cfg.eval_episodes, checkpoint_interval=cfg.checkpoint_interval,
-            log_interval=cfg.log_interval, progress=cfg.progress, tensorboard=cfg.tensorboard,
+            log_interval=cfg.log_interval, progress=output.progress or cfg.progress, tensorboard=cfg.tensorboard,
+            loggers=output.loggers,
+            **({} if output.log_every_s is None else {"log_every_s": output.log_every_s}),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
@@ -152,8 +230,10 @@ def resume_config(cfg: RunConfig) -> tuple[RunConfig, Path, Path]:
     return merged, run_dir, ckpt
 
 
-def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[str], None] = _say):
+def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[str], None] = _say,
+        output: OutputOptions | None = None):
     """Train (resuming if ``cfg.resume``); writes config.yaml, metrics, checkpoints and a return plot.
+    ``output``: the progress display and extra loggers (:class:`OutputOptions`).
 
     Nothing on disk changes until the configuration, the run directory and (on resume) the checkpoint have
     all been checked: a failed or wrong ``resume=`` leaves the run as it was. ``trainer.already_complete`` is
@@ -170,7 +250,7 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
         cfg = resolve(cfg)
         run_dir = fresh_run_dir(cfg, say)
         cfg.run_dir = str(run_dir)
-    env, agent, trainer = build(cfg, callbacks)
+    env, agent, trainer = build(cfg, callbacks, output)
     trainer.already_complete = False
     if ckpt is not None:
         trainer.load_checkpoint(ckpt)  # reads only; raises CheckpointError before anything is written
@@ -205,6 +285,7 @@ def top_level_help() -> str:
     from dataclasses import MISSING, fields
 
     from seqmarl.algos import known_algorithms
+    from seqmarl.algos.progress import DEFAULT_LOG_EVERY_S
     from seqmarl.envs import registry
 
     lines = [f"algorithms: {', '.join(known_algorithms())}  (fields: seqmarl config ALGO, or algo=ALGO --help)",
@@ -212,8 +293,19 @@ def top_level_help() -> str:
     for f in fields(RunConfig):
         if f.name in ("env_kwargs", "algo_kwargs"):
             continue
+        if f.name == "progress":
+            lines.append("  progress=auto  (auto|bar|lines|off; true/false = auto/off: auto is a bar on a terminal, "
+                         "else a line every log_every_s seconds and at the start and end, on stderr: "
+                         "'[seqmarl] step N/TOTAL (P%) | R steps/s | return X [| eval Y] | elapsed T | ETA T', "
+                         "steps/s over the last 60 s of this process)")
+            lines.append(f"  log_every_s={DEFAULT_LOG_EVERY_S:g}  (seconds between progress lines)")
+            continue
         default = f.default if f.default is not MISSING else None
         lines.append(f"  {f.name}={'none' if default is None else str(default).lower() if isinstance(default, bool) else default}")
+        if f.name == "tensorboard":
+            lines.append("  logger=none  (more loggers, comma-separated: tensorboard, wandb (offline unless "
+                         "WANDB_MODE=online; pip install 'seqmarl[wandb]'), mlflow (file store run_dir/mlruns unless "
+                         "MLFLOW_TRACKING_URI; pip install 'seqmarl[mlflow]'); metrics.csv/jsonl are always written)")
     lines += ["", "env.<arg>=VALUE: the env factory's arguments (e.g. env.n_agents=4); algo.<field>=VALUE: the "
               "algorithm's config fields; preset=harl: HARL's defaults (docs/harl_differences.md)",
               "config=NAME: start from a tuned config with provenance, the other key=value win (seqmarl configs; "
@@ -293,7 +385,11 @@ def _main(ns: argparse.Namespace) -> int:
     if any(a.strip() == "config=list" for a in ns.overrides):  # the tuned configs (seqmarl configs)
         tuned.print_list()
         return 0
-    code = run_guarded(lambda: tuned.run_with_config(ns.overrides, run), console)
+    def job() -> Any:
+        overrides, output = split_output_overrides(ns.overrides)
+        return tuned.run_with_config(overrides, lambda cfg: run(cfg, output=output))
+
+    code = run_guarded(job, console)
     if isinstance(code, int):
         return code
     trainer, history = code
