@@ -43,11 +43,40 @@ import torch
 
 from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
 
-__all__ = ["BridgeEnv", "BRIDGE_MAP", "ACTION_NAMES"]
+__all__ = ["BridgeEnv", "BRIDGE_MAP", "ACTION_NAMES", "BRIDGE_COLS", "crossing_order"]
 
 BRIDGE_MAP = ("1ABBAA", "AAAAAA", "AABBA2")
 ACTION_NAMES = ("stay", "left", "right", "up", "down")
 _DELTAS = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))  # (d_row, d_col) per action
+BRIDGE_COLS = (2, 3)  # the bridge: row 1, columns 2-3 (rows 0 and 2 are blocks there)
+
+
+def crossing_order(positions: torch.Tensor) -> torch.Tensor:
+    """Which agent crossed the bridge first, from a trajectory of positions.
+
+    ``positions``: integer ``[..., T, 2, 2]`` — time ``t``, agent ``i``, ``(row, col)`` (e.g. ``BridgeEnv.positions``
+    recorded after every step, the start included or not). Agent 0 starts left of the bridge (column < 2) and its
+    goal is on the right; agent 1 the reverse. Agent ``i`` *has crossed* at the first time index ``t_i`` at which
+    it stands on its goal side, i.e. ``col > 3`` for agent 0 and ``col < 2`` for agent 1 (it has left the bridge
+    cells, row 1 columns 2-3, towards its goal; the only way between the sides is the bridge). Returns int64
+    ``[...]``: ``0`` if ``t_0 < t_1`` (agent 0 first; an agent that never crosses has ``t = inf``), ``1`` if
+    ``t_1 < t_0``, ``-1`` if neither crosses. Both crossing at the same index is impossible under the Bridge's
+    movement rules (two active agents cannot pass each other on the one-cell-wide bridge, and a done agent is on
+    its goal, off the bridge) and raises ``ValueError``."""
+    if not isinstance(positions, torch.Tensor) or positions.dtype not in (torch.int64, torch.int32):
+        raise TypeError("positions must be an integer tensor of shape [..., T, 2, 2] (time, agent, (row, col))")
+    if positions.dim() < 3 or tuple(positions.shape[-2:]) != (2, 2) or positions.shape[-3] == 0:
+        raise ValueError(f"positions must have shape [..., T, 2, 2] with T >= 1, got {tuple(positions.shape)}")
+    col = positions[..., 1].long()  # [..., T, 2]
+    crossed = torch.stack([col[..., 0] > BRIDGE_COLS[1], col[..., 1] < BRIDGE_COLS[0]], dim=-1)  # [..., T, 2]
+    T = positions.shape[-3]
+    index = torch.arange(T, device=positions.device).view(T, 1)
+    first = torch.where(crossed, index, torch.full_like(index, T)).amin(dim=-2)  # [..., 2]; T = never
+    t0, t1 = first[..., 0], first[..., 1]
+    if bool(((t0 == t1) & (t0 < T)).any()):
+        raise ValueError("positions: both agents reach their goal side at the same time index, which the Bridge's "
+                         "one-cell-wide bridge makes impossible (is the trajectory from BridgeEnv?)")
+    return torch.where(t0 < t1, 0, torch.where(t1 < t0, 1, -1)).to(torch.int64)
 
 
 class BridgeEnv(MultiAgentEnv):

@@ -1,0 +1,81 @@
+"""Bridge (Fu et al.'s temporal XOR): which agent crosses the one-cell-wide bridge first.
+
+``crossing_order`` (``envs/bridge.py``) classifies a trajectory of positions; it is checked on episodes scripted
+through the real environment (both orders, one agent only, nobody) and on hand-built arrays (batch shapes, a tie
+the rules make impossible, bad input). The learning test trains on the Bridge and counts, over sampled (not
+greedy) episodes, how often each agent crosses first.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqmarl.envs import BridgeEnv
+from seqmarl.envs.bridge import crossing_order
+
+STAY, LEFT, RIGHT, UP, DOWN = range(5)
+MIRROR = {STAY: STAY, LEFT: RIGHT, RIGHT: LEFT, UP: DOWN, DOWN: UP}  # the map is symmetric under a 180° turn
+
+# agent 0 crosses first: it walks down to row 1 and along it; agent 1 steps aside to (2, 4) to free agent 0's goal
+# (2, 5), waits there until agent 0 has arrived, then walks up to row 1 and along it to (0, 0).
+FIRST = [DOWN, RIGHT, RIGHT, RIGHT, RIGHT, RIGHT, DOWN] + [STAY] * 7
+SECOND = [LEFT, STAY, STAY, STAY, STAY, STAY, STAY, UP, LEFT, LEFT, LEFT, LEFT, LEFT, UP]
+
+
+def _scripted(a0: list[int], a1: list[int]) -> tuple[torch.Tensor, bool]:
+    """Play the two action lists in one Bridge; positions ``[T + 1, 2, 2]`` (start included) and whether both
+    agents reached their goals."""
+    env = BridgeEnv(num_envs=1, seed=0)
+    env.reset()
+    positions = [env.positions[0].clone()]
+    done = False
+    for x, y in zip(a0, a1):
+        step = env.step(torch.tensor([[x, y]]))
+        done = bool(step.terminated[0])
+        positions.append(env.positions[0].clone() if not done else env.goals.clone())
+        if done:
+            break
+    return torch.stack(positions), done
+
+
+def test_scripted_episodes_are_classified_by_who_crosses_first() -> None:
+    """Agent 0 crosses first in the scripted episode (both arrive) -> 0; the mirrored script (each action turned by
+    180°, agents' roles swapped) -> 1; nobody moving -> -1; only agent 0 crossing (agent 1 never leaves its
+    side) -> 0."""
+    pos, done = _scripted(FIRST, SECOND)
+    assert done and int(crossing_order(pos)) == 0
+    pos, done = _scripted([MIRROR[a] for a in SECOND], [MIRROR[a] for a in FIRST])
+    assert done and int(crossing_order(pos)) == 1
+    pos, done = _scripted([STAY] * 30, [STAY] * 30)
+    assert not done and int(crossing_order(pos)) == -1
+    pos, _ = _scripted(FIRST, [LEFT] + [STAY] * 13)
+    assert int(crossing_order(pos)) == 0
+
+
+def test_crossing_is_the_first_step_on_the_goal_side() -> None:
+    """Hand-built trajectories: agent 0 has crossed once its column is > 3, agent 1 once its column is < 2 — being ON
+    the bridge (columns 2-3) is not crossing; the earlier crossing wins even if the other agent crosses later;
+    batches keep their shape."""
+    def traj(*cols: tuple[int, int]) -> torch.Tensor:
+        return torch.tensor([[[1, c0], [1, c1]] for c0, c1 in cols])
+
+    on_bridge = traj((1, 5), (2, 5), (3, 5))  # agent 0 reaches column 3 (the bridge's far cell): not yet across
+    assert int(crossing_order(on_bridge)) == -1
+    assert int(crossing_order(traj((1, 5), (3, 5), (4, 5)))) == 0
+    assert int(crossing_order(traj((0, 4), (0, 3), (0, 2), (0, 1)))) == 1  # agent 1 reaches column 1
+    assert int(crossing_order(traj((0, 4), (0, 2), (0, 1), (4, 1)))) == 1  # agent 0 crosses later: still 1
+    assert int(crossing_order(traj((0, 4), (4, 4), (5, 2), (5, 1)))) == 0
+    batch = torch.stack([traj((1, 5), (4, 5)), traj((1, 5), (1, 1)), traj((1, 5), (2, 5))]).view(3, 1, 2, 2, 2)
+    assert crossing_order(batch).tolist() == [[0], [1], [-1]]
+
+
+def test_a_simultaneous_crossing_and_bad_input_raise() -> None:
+    with pytest.raises(ValueError, match="same time index"):
+        crossing_order(torch.tensor([[[1, 3], [1, 2]], [[1, 4], [1, 1]]]))
+    with pytest.raises(TypeError, match="positions must be an integer tensor"):
+        crossing_order(torch.zeros(3, 2, 2))
+    with pytest.raises(ValueError, match=r"\[\.\.\., T, 2, 2\]"):
+        crossing_order(torch.zeros(3, 3, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="T >= 1"):
+        crossing_order(torch.zeros(0, 2, 2, dtype=torch.int64))
