@@ -21,7 +21,8 @@ gives them by hand (e.g. the random and optimal returns); ``none`` keeps raw sco
 
 Statistics (rliable): per (label, env) on raw final scores, and over envs on normalised final scores (a
 ``runs x envs`` matrix per label; if labels have different numbers of runs in different envs, each label keeps
-its first ``min`` runs by seed, noted): IQM (25 % trimmed mean), mean, median, optimality gap (normalised,
+its first ``min`` runs by seed, noted): IQM (25 % trimmed mean), mean, median (within an env: over runs; across
+envs: rliable's median over envs of the per-env mean), optimality gap (normalised,
 gamma = 1), each with a 95 % stratified-bootstrap percentile CI (``rly.get_interval_estimates``, ``--reps``
 replications, seeded by ``--seed``); probability of improvement ``P(X > Y)`` (Mann-Whitney U / (n m), averaged
 over envs; ``metrics.probability_of_improvement``) with its CI; the performance profile (fraction of runs with
@@ -239,12 +240,14 @@ def _rliable() -> tuple[Any, Any]:
     return library, metrics
 
 
-def _aggregates() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def _aggregates(per_env: bool = False) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """IQM, mean, median. rliable's median is the median over tasks of the per-task mean (the across-env
+    aggregate); within one env (``per_env``) that would be the mean, so the median over runs is used there."""
     _, metrics = _rliable()
-
+    median = (lambda s: np.array([np.median(s)])) if per_env else (lambda s: np.array([metrics.aggregate_median(s)]))
     return {"iqm": lambda s: np.array([metrics.aggregate_iqm(s)]),
             "mean": lambda s: np.array([metrics.aggregate_mean(s)]),
-            "median": lambda s: np.array([metrics.aggregate_median(s)])}
+            "median": median}
 
 
 def interval_estimates(score_dict: dict[str, np.ndarray], func: Callable, reps: int, seed: int) -> dict[str, list]:
@@ -286,7 +289,7 @@ def build_report(runs: list[Run], metric: str, normalise_items: Sequence[str] | 
             entry: dict[str, Any] = {"runs": [r.name for r in rs], "seeds": [r.seed for r in rs],
                                      "scores": scores[:, 0].tolist(),
                                      "normalised_scores": normalise(scores[:, 0], bounds[env]).tolist()}
-            for name, fn in aggs.items():
+            for name, fn in _aggregates(per_env=True).items():
                 entry[name] = interval_estimates({label: scores}, fn, reps, seed)[label]
             gap = lambda s: np.array([metrics.aggregate_optimality_gap(s, 1.0)])  # noqa: E731
             entry["optimality_gap_normalised"] = interval_estimates({label: normalise(scores, bounds[env])}, gap,
@@ -337,7 +340,7 @@ def build_report(runs: list[Run], metric: str, normalise_items: Sequence[str] | 
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            np.random.seed(seed)  # create_performance_profile takes no random_state; its bootstrap uses numpy's global RNG
+            np.random.seed(seed)  # create_performance_profile takes no random_state (its CI band may vary; the profile is exact)
             prof, prof_ci = rly.create_performance_profile(matrices, taus, reps=reps)
         profile = {"taus": taus.tolist(), **{lab: {"profile": np.asarray(prof[lab]).tolist(),
                                                     "ci_low": np.asarray(prof_ci[lab])[0].tolist(),
