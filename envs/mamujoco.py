@@ -178,6 +178,9 @@ class PettingZooSlice:
     the observations are written zero-padded, ``state()`` is read, the reward is the first agent's (shared),
     ``terminated``/``truncated`` are "any agent's". The instance is restarted (``env.reset()`` without seed)
     when it terminated, was truncated by the package, or reached ``episode_limit`` steps.
+
+    The Python loop over instances only calls the package; the shared buffers are written once per step for the
+    whole slice (one gather of every padded observation, one write per flag), not once per instance.
     """
 
     def __init__(self, k: int, env_fn: Callable[[], Any], obs_sizes: Sequence[int], act_dims: Sequence[int],
@@ -188,12 +191,18 @@ class PettingZooSlice:
         self.act_dims = tuple(int(d) for d in act_dims)
         self.episode_limit = int(episode_limit)
         sizes = tuple(int(s) for s in obs_sizes)
-        # flat positions of every real observation entry inside one padded [n, obs_dim] row
+        n = len(sizes)
+        # flat positions of every real observation entry inside one padded [n, obs_dim] row, and inside the
+        # slice's whole [k, n, obs_dim] block
         self._obs_index = np.concatenate([i * obs_dim + np.arange(s) for i, s in enumerate(sizes)])
+        self._obs_index_all = (np.arange(self.k)[:, None] * (n * obs_dim) + self._obs_index[None, :]).reshape(-1)
         self._elapsed = np.zeros(self.k, dtype=np.int64)
         self.buffers: Mapping[str, np.ndarray] = {}
 
     def bind(self, buffers: Mapping[str, np.ndarray]) -> None:
+        for name in ("obs", "reset_obs"):
+            if name in buffers and not buffers[name].flags.c_contiguous:
+                raise ValueError(f"buffer {name!r} must be C-contiguous (written through a flat view)")
         self.buffers = buffers
 
     def _write_obs(self, obs: dict[str, np.ndarray], obs_buf: np.ndarray, state_buf: np.ndarray, env: Any) -> None:
@@ -210,23 +219,36 @@ class PettingZooSlice:
             self._write_obs(obs, obs_buf[b], state_buf[b], env)
         self._elapsed[:] = 0
 
+    def _step_instance(self, b: int, env: Any, act: np.ndarray) -> tuple[dict[str, np.ndarray], Any, float, bool, bool]:
+        """Step instance ``b`` with its ``[n, act_dim]`` actions: ``(observations, state, reward, term, trunc)``."""
+        dims = self.act_dims
+        obs, rewards, terms, truncs, _ = env.step({a: act[i, :dims[i]] for i, a in enumerate(self.agents)})
+        return obs, env.state(), rewards[self.agents[0]], any(terms.values()), any(truncs.values())
+
     def step(self) -> None:
         buf = self.buffers
-        actions, obs_buf, state_buf = buf["actions"], buf["obs"], buf["state"]
-        agents, dims = self.agents, self.act_dims
+        actions = buf["actions"]
+        agents = self.agents
+        flat_obs: list[np.ndarray] = []
+        states, rewards, terms, truncs = [], [], [], []
         for b, env in enumerate(self.envs):
-            act = actions[b]
-            obs, rewards, terms, truncs, _ = env.step({a: act[i, :dims[i]] for i, a in enumerate(agents)})
-            self._write_obs(obs, obs_buf[b], state_buf[b], env)
-            term = any(terms.values())
-            trunc = any(truncs.values())
-            self._elapsed[b] += 1
-            done = term or trunc or self._elapsed[b] >= self.episode_limit
-            buf["reward"][b] = rewards[agents[0]]
-            buf["terminated"][b] = term
-            buf["truncated"][b] = trunc
-            buf["done"][b] = done
-            if done:
+            obs, state, reward, term, trunc = self._step_instance(b, env, actions[b])
+            flat_obs.extend([obs[a] for a in agents])
+            states.append(state)
+            rewards.append(reward)
+            terms.append(term)
+            truncs.append(trunc)
+        buf["obs"].reshape(-1)[self._obs_index_all] = np.concatenate(flat_obs)
+        buf["state"][:] = states
+        buf["reward"][:] = rewards
+        buf["terminated"][:] = terms
+        buf["truncated"][:] = truncs
+        self._elapsed += 1
+        done = buf["terminated"] | buf["truncated"] | (self._elapsed >= self.episode_limit)
+        buf["done"][:] = done
+        if done.any():
+            for b in np.flatnonzero(done).tolist():
+                env = self.envs[b]
                 obs, _ = env.reset()
                 self._write_obs(obs, buf["reset_obs"][b], buf["reset_state"][b], env)
                 self._elapsed[b] = 0
@@ -236,6 +258,68 @@ class PettingZooSlice:
             with contextlib.suppress(Exception):
                 env.close()
         self.envs = []
+
+
+class MaMuJoCoSlice(PettingZooSlice):
+    """:class:`PettingZooSlice` for ``mamujoco_v1`` instances, with the package's own step unrolled (same numbers):
+
+    ``mamujoco_v1``'s ``step(actions)`` maps the agents' actions to the robot's action vector
+    (``map_local_actions_to_global_action``: Python loops with asserts, per instance and step), steps the
+    single-agent MuJoCo env, *discards* the observation it returns, and builds the agents' observations
+    (``_get_obs``); its ``state()`` then computes that discarded observation again. Here the mapping is one
+    precomputed gather for the whole slice — the permutation is read off the package's own mapping at start-up (a
+    probe action whose entries are their own flat indices) — and the state is the single-agent observation the
+    step returned (checked at start-up to equal ``state()``; where it does not, ``state()`` is called as before).
+    The agents' observations, reward and flags are the package's (``_get_obs``; the single-agent
+    ``terminated``/``truncated``, which the package copies to every agent), and ``agents`` is emptied at an
+    episode end as the package does. Differential test: ``tests/envs/test_mamujoco_differential.py``.
+    """
+
+    def __init__(self, k: int, env_fn: Callable[[], Any], obs_sizes: Sequence[int], act_dims: Sequence[int],
+                 obs_dim: int, episode_limit: int) -> None:
+        super().__init__(k, env_fn, obs_sizes, act_dims, obs_dim, episode_limit)
+        env = self.envs[0]
+        n, d = len(self.agents), max(self.act_dims)
+        probe = {a: (i * d + np.arange(self.act_dims[i])).astype(np.float64) for i, a in enumerate(self.agents)}
+        self._perm = np.asarray(env.map_local_actions_to_global_action(probe)).astype(np.int64)
+        if sorted(self._perm.tolist()) != sorted(int(x) for x in np.concatenate(list(probe.values()))):
+            raise RuntimeError("internal error: the package's action mapping is not a permutation of the agents' actions")
+        self._n_act = n * d
+        self._state_from_step = _step_observation_is_state(env_fn)
+        self._global: np.ndarray | None = None
+
+    def step(self) -> None:
+        actions = self.buffers["actions"]
+        # the robot's action vector of every instance at once, float64 as the package builds it
+        self._global = actions.reshape(self.k, self._n_act)[:, self._perm].astype(np.float64)
+        super().step()
+
+    def _step_instance(self, b: int, env: Any, act: np.ndarray) -> tuple[dict[str, np.ndarray], Any, float, bool, bool]:
+        assert self._global is not None
+        single, reward, term, trunc, _ = env.single_agent_env.step(self._global[b])
+        obs = env._get_obs()
+        if term or trunc:
+            env.agents = []
+        return obs, (single if self._state_from_step else env.state()), reward, bool(term), bool(trunc)
+
+
+def _step_observation_is_state(env_fn: Callable[[], Any]) -> bool:
+    """Does the single-agent step of a fresh ``env_fn()`` instance return the package's ``state()``? (A zero
+    action from ``reset(seed=0)``; any failure answers no, and ``state()`` is then called every step.)"""
+    try:
+        env = env_fn()
+    except Exception:  # noqa: BLE001 - the slice's own instances were built; a probe failure only costs speed
+        return False
+    try:
+        env.reset(seed=0)
+        single = env.single_agent_env
+        observation = single.step(np.zeros(single.action_space.shape, dtype=np.float64))[0]
+        return bool(np.array_equal(np.asarray(observation), np.asarray(env.state())))
+    except Exception:  # noqa: BLE001
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            env.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -255,6 +339,9 @@ class PettingZooBoxEnv(RestartsOnResume, MultiAgentEnv):
         start_method: multiprocessing start method of the workers.
         clip_actions: clip actions into the boxes before stepping (module docstring).
     """
+
+    #: the simulator slice run by the backend (a subclass may unroll its package's step, e.g. MaMuJoCo)
+    slice_class: type[PettingZooSlice] = PettingZooSlice
 
     def __init__(self, env_fn: Callable[[], Any], num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, episode_limit: int = 1000, obs: str = "agent_obsk", normalize: bool = True,
@@ -292,7 +379,7 @@ class PettingZooBoxEnv(RestartsOnResume, MultiAgentEnv):
         spec = EnvSpec(n_agents=n, obs_dim=obs_dim, state_dim=state_dim, agent_spaces=spaces, episode_limit=limit)
         super().__init__(spec, num_envs, device, seed, check_actions)
         fields = pettingzoo_fields(n, raw_obs_dim, state_dim, spec.act_dim)
-        factory = functools.partial(PettingZooSlice, env_fn=env_fn, obs_sizes=obs_sizes, act_dims=self.act_dims,
+        factory = functools.partial(self.slice_class, env_fn=env_fn, obs_sizes=obs_sizes, act_dims=self.act_dims,
                                     obs_dim=raw_obs_dim, episode_limit=limit)
         self._backend: VectorBackend | None = make_backend(factory, self.num_envs, fields, workers, start_method)
         self.workers = self._backend.workers
@@ -403,7 +490,8 @@ class PettingZooBoxEnv(RestartsOnResume, MultiAgentEnv):
 
 
 class MaMuJoCoEnv(PettingZooBoxEnv):
-    """``B`` copies of ``gymnasium_robotics.mamujoco_v1.parallel_env(scenario, agent_conf)`` (module docstring).
+    """``B`` copies of ``gymnasium_robotics.mamujoco_v1.parallel_env(scenario, agent_conf)`` (module docstring),
+    stepped by :class:`MaMuJoCoSlice` (the package's step unrolled: same numbers, less Python).
 
     Args:
         scenario: e.g. ``"HalfCheetah"``, ``"Ant"`` (keys of :data:`MAMUJOCO_TASKS`).
@@ -413,6 +501,8 @@ class MaMuJoCoEnv(PettingZooBoxEnv):
         package_kwargs: extra keyword arguments for the package (e.g. ``ctrl_cost_weight``).
         Others: :class:`PettingZooBoxEnv`.
     """
+
+    slice_class = MaMuJoCoSlice
 
     def __init__(self, scenario: str, agent_conf: str, num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, obs: str = "agent_obsk", agent_obsk: int = 1,
