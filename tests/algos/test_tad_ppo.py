@@ -559,9 +559,9 @@ def test_continuous_std_options_reach_the_teacher_and_the_students() -> None:
     spec = make("gaussian/a1a2", num_envs=4).spec
     for kw, std in (({"std_param": "harl"}, 0.5 / (1 + math.exp(-1))), ({"log_std_init": -1.0}, math.exp(-1.0))):
         agent = make_agent("tad_ppo", spec, **kw)
-        assert math.isclose(float(agent.actors.head.std()[0]), std, rel_tol=1e-6)
-        assert all(math.isclose(float(a.head.std()[0]), std, rel_tol=1e-6) for a in agent.students.actors)
-        assert math.isclose(float(make_agent("ar_mappo", spec, **kw).actors.head.std()[0]), std, rel_tol=1e-6)
+        assert math.isclose(float(agent.actors.head.std().detach()[0]), std, rel_tol=1e-6)
+        assert all(math.isclose(float(a.head.std().detach()[0]), std, rel_tol=1e-6) for a in agent.students.actors)
+        assert math.isclose(float(make_agent("ar_mappo", spec, **kw).actors.head.std().detach()[0]), std, rel_tol=1e-6)
 
 
 def test_continuous_distillation_refuses_masks_and_a_discrete_teacher() -> None:
