@@ -146,6 +146,12 @@ class OnPolicyAgent:
             return
         gauss = {"log_std_init": config.log_std_init, "std_param": config.std_param,  # continuous heads only
                  "std_x_coef": config.std_x_coef, "std_y_coef": config.std_y_coef}
+        if config.policy == "tad" and not spec.is_discrete:
+            keep_default = type(config).__dataclass_fields__["distill_keep"].default
+            if config.distill_keep != keep_default:
+                raise ValueError(f"distill_keep (the greedy targets' hysteresis between tied discrete modes) does not "
+                                 f"apply to continuous actions (a Gaussian conditional has one mode, its mean); "
+                                 f"leave it at {keep_default}, got {config.distill_keep}")
         if config.policy in ("autoregressive", "tad"):  # discrete or continuous (mixed spaces: refused by the actor)
             self.actors: MultiAgentActors | AutoRegressiveActor = AutoRegressiveActor(
                 n, spec.obs_dim, _action_spaces(spec), hidden=tuple(config.hidden), activation=config.activation,
