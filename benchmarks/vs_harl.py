@@ -260,8 +260,7 @@ def _csv(text: str, allowed: Sequence[str], name: str) -> list[str]:
     items = [x.strip() for x in text.split(",") if x.strip()]
     bad = [x for x in items if x not in allowed]
     if not items or bad:
-        raise SystemExit(f"vs_harl.py: error: {name} must be a comma-separated subset of {','.join(allowed)}, "
-                         f"got {text!r}")
+        raise ValueError(f"{name} must be a comma-separated subset of {','.join(allowed)}, got {text!r}")
     return items
 
 
@@ -271,7 +270,7 @@ def _int_list(text: str, name: str) -> list[int]:
     except ValueError:
         values = []
     if not values or min(values) < 1:
-        raise SystemExit(f"vs_harl.py: error: {name} must be comma-separated positive integers, got {text!r}")
+        raise ValueError(f"{name} must be comma-separated positive integers, got {text!r}")
     return values
 
 
@@ -293,9 +292,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("/tmp/vs_harl_runs"), help="run directories of both sides")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
-    args.algo_list = _csv(args.algos, ALGOS, "--algos")
-    args.env_list = _csv(args.envs, tuple(ENVS), "--envs")
-    args.harl_thread_list = _int_list(args.harl_threads, "--harl-threads")
+    try:
+        args.algo_list = _csv(args.algos, ALGOS, "--algos")
+        args.env_list = _csv(args.envs, tuple(ENVS), "--envs")
+        args.harl_thread_list = _int_list(args.harl_threads, "--harl-threads")
+    except ValueError as exc:
+        p.error(str(exc))
     if args.steps < STEPS_PER_UPDATE:
         p.error(f"--steps must be at least one update ({STEPS_PER_UPDATE} env steps), got {args.steps}")
     if args.seeds < 1:
