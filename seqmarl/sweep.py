@@ -28,7 +28,7 @@ interrupted, continued with ``seqmarl train resume=<run dir>`` (from ``checkpoin
 truncates the metrics logged after it); otherwise → started fresh. So an interrupted sweep is resumed by
 running the same command again, and a failed attempt is retried from the run's last checkpoint.
 
-Backends: ``local`` (default) — a ``concurrent.futures.ProcessPoolExecutor`` (spawn start method) of
+Backends: ``local`` (default) — a ``concurrent.futures.ProcessPoolExecutor`` (forkserver start method) of
 ``--workers`` processes (default ``os.cpu_count()``), one torch thread each; a failed attempt (an exception, or
 a worker process that died) is retried up to ``--retries`` times. ``ray`` — Ray core is the scheduler: one
 ``@ray.remote(num_cpus=1)`` task per run with ``max_retries`` and ``retry_exceptions`` (Ray re-runs a task
@@ -304,36 +304,49 @@ def _failed(name: str, exc: BaseException | str, attempts: int) -> dict[str, Any
 
 def run_local(specs: list[dict[str, Any]], workers: int, retries: int,
               say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Run the specs on a process pool; an attempt that raised or whose process died is retried (in the next
-    round, on a fresh pool when the old one broke) while attempts <= retries + 1."""
+    """Run the specs on a process pool; an attempt that raised, or whose process died, is resubmitted while it
+    has had at most ``retries`` failed attempts (a pool broken by a dead process is replaced; every run that
+    was in flight on it counts one failed attempt)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
-    ctx = multiprocessing.get_context("spawn")  # fork after torch/threads were started is unsafe
+    # forkserver: a clean single-threaded server process imports seqmarl and torch once, every worker forks from
+    # it (plain fork after torch started threads is unsafe; spawn re-imports torch in every worker and pool)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["seqmarl.sweep", "seqmarl.train", "seqmarl.algos", "seqmarl.envs", "seqmarl.plots"])
     results: dict[str, dict[str, Any]] = {}
     tries: dict[str, int] = {s["name"]: 0 for s in specs}
-    pending = list(specs)
-    while pending:
-        retry: list[dict[str, Any]] = []
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(pending))), mp_context=ctx) as pool:
-            futures = {pool.submit(execute_run, s): s for s in pending}
-            for fut in as_completed(futures):
-                spec = futures[fut]
-                tries[spec["name"]] += 1
-                try:
-                    res = fut.result()
-                except BaseException as exc:  # noqa: BLE001 — a crashed attempt (BrokenProcessPool if it died)
-                    if tries[spec["name"]] <= retries:
-                        say(f"{spec['name']}: attempt {tries[spec['name']]} failed ({type(exc).__name__}: {exc}); "
-                            "retrying from its last checkpoint")
-                        retry.append(spec)
-                    else:
-                        results[spec["name"]] = _failed(spec["name"], exc, tries[spec["name"]])
-                        say(f"{spec['name']}: failed after {tries[spec['name']]} attempt(s)")
-                    continue
-                results[spec["name"]] = res
-                say(f"{spec['name']}: {res['status']}")
-        pending = retry
+    queue = list(specs)
+    size = max(1, min(workers, len(specs)))
+    while queue:
+        with ProcessPoolExecutor(max_workers=size, mp_context=ctx) as pool:
+            running = {pool.submit(execute_run, s): s for s in queue}
+            queue = []
+            broken = False
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    spec = running.pop(fut)
+                    name = spec["name"]
+                    tries[name] += 1
+                    try:
+                        res = fut.result()
+                    except BaseException as exc:  # noqa: BLE001 — a crashed attempt (BrokenProcessPool if it died)
+                        broken = broken or isinstance(exc, BrokenProcessPool)
+                        if tries[name] <= retries:
+                            say(f"{name}: attempt {tries[name]} failed ({type(exc).__name__}: {exc}); "
+                                "retrying from its last checkpoint")
+                            if broken:
+                                queue.append(spec)
+                            else:
+                                running[pool.submit(execute_run, spec)] = spec
+                        else:
+                            results[name] = _failed(name, exc, tries[name])
+                            say(f"{name}: failed after {tries[name]} attempt(s)")
+                        continue
+                    results[name] = res
+                    say(f"{name}: {res['status']}")
     return [results[s["name"]] for s in specs]
 
 
