@@ -22,7 +22,8 @@ What is held equal
   ``--continuous_actions True``).
 * Threads: HARL ``--torch_threads T`` (``--harl-threads``; 1 is HARL's best CPU setting, 4 its default); seqmarl
   ``OMP_NUM_THREADS = MKL_NUM_THREADS = T'`` (``--seqmarl-threads``), which sets torch's intra-op threads at start.
-* Evaluation (``--eval``): ``end`` (default) evaluates once, after the last update, 20 episodes on both sides;
+* Evaluation (``--eval``): ``end`` (default) evaluates once, after the last update, ``--eval-episodes`` (default
+  20, HARL's) episodes on both sides;
   ``default`` uses HARL's default schedule on both sides (every 25 updates, 20 episodes). HARL evaluates with the
   mean action; the seqmarl column is ``eval_return_greedy`` (seqmarl also runs a stochastic evaluation, so its
   evaluation costs twice HARL's per episode).
@@ -83,7 +84,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "vs_harl.json"
 STEPS_PER_UPDATE = 20 * 200  # HARL n_rollout_threads x episode_length = preset=harl num_envs x rollout_length
 HARL_DEFAULT_EVAL_INTERVAL = 25  # happo.yaml / mappo.yaml / hatrpo.yaml train.eval_interval
-EVAL_EPISODES = 20  # eval.eval_episodes of the same files
+HARL_EVAL_EPISODES = 20  # eval.eval_episodes of the same files
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _eval_interval(n_updates: int, mode: str) -> int:
 
 
 def run_harl(python: str, harl: Path, algo: str, case: EnvCase, steps: int, seed: int, threads: int, eval_mode: str,
-             work: Path) -> dict[str, Any]:
+             eval_episodes: int, work: Path) -> dict[str, Any]:
     log_dir = work / "harl" / case.key / algo / f"t{threads}" / f"seed{seed}"
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
@@ -182,7 +183,7 @@ def run_harl(python: str, harl: Path, algo: str, case: EnvCase, steps: int, seed
            "--n_rollout_threads", "20", "--episode_length", "200", "--torch_threads", str(threads),
            "--cuda", "False", "--log_interval", "1", "--use_eval", "True",
            "--eval_interval", str(_eval_interval(steps // STEPS_PER_UPDATE, eval_mode)),
-           "--eval_episodes", str(EVAL_EPISODES), "--log_dir", str(log_dir)]
+           "--eval_episodes", str(eval_episodes), "--log_dir", str(log_dir)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=harl / "examples", capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -200,14 +201,14 @@ def run_harl(python: str, harl: Path, algo: str, case: EnvCase, steps: int, seed
 
 
 def run_seqmarl(python: str, algo: str, case: EnvCase, steps: int, seed: int, threads: int, eval_mode: str,
-                work: Path, extra: Sequence[str]) -> dict[str, Any]:
+                eval_episodes: int, work: Path, extra: Sequence[str]) -> dict[str, Any]:
     run_dir = work / "seqmarl" / case.key / algo / f"seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     cmd = [python, "-m", "seqmarl", "train", f"algo={algo}", f"env={case.seqmarl_env}", *case.seqmarl_args,
            "preset=harl", f"total_steps={steps}", f"seed={seed}", f"run_dir={run_dir}", "progress=false",
            "tensorboard=false", f"eval_interval={_eval_interval(steps // STEPS_PER_UPDATE, eval_mode)}",
-           f"eval_episodes={EVAL_EPISODES}", "log_interval=1", *extra]
+           f"eval_episodes={eval_episodes}", "log_interval=1", *extra]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -287,6 +288,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--harl-threads", default="1", help="HARL --torch_threads values (1: its best on CPU; 4: default)")
     p.add_argument("--seqmarl-threads", type=int, default=1, help="OMP/MKL threads of the seqmarl process")
     p.add_argument("--eval", choices=("end", "default"), default="end")
+    p.add_argument("--eval-episodes", type=int, default=HARL_EVAL_EPISODES,
+                   help="evaluation episodes on both sides (HARL's default 20; HARL runs them 10 envs at a time)")
     p.add_argument("--seqmarl-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra seqmarl train arguments, e.g. env.workers=2 (recorded in the JSON)")
     p.add_argument("--work", type=Path, default=Path("/tmp/vs_harl_runs"), help="run directories of both sides")
@@ -302,6 +305,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--steps must be at least one update ({STEPS_PER_UPDATE} env steps), got {args.steps}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.eval_episodes < 1:
+        p.error(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     if args.seqmarl_threads < 1:
         p.error(f"--seqmarl-threads must be >= 1, got {args.seqmarl_threads}")
     if not (args.harl / "examples" / "train.py").is_file():
@@ -328,12 +333,12 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(1, args.seeds + 1):
                 for t in args.harl_thread_list:
                     r = run_harl(getattr(args, case.harl_python_arg), args.harl, algo, case, steps, seed, t, args.eval,
-                                 args.work)
+                                 args.eval_episodes, args.work)
                     print(f"HARL    {algo} {env_key} seed {seed} threads {t}: {r['train_sps']:.0f} steps/s, "
                           f"eval {r['eval_return']}", flush=True)
                     harl_runs[t].append(r)
                 r = run_seqmarl(args.seqmarl_python, algo, case, steps, seed, args.seqmarl_threads, args.eval,
-                                args.work, args.seqmarl_arg)
+                                args.eval_episodes, args.work, args.seqmarl_arg)
                 print(f"seqmarl {algo} {env_key} seed {seed}: {r['train_sps']:.0f} steps/s "
                       f"(collect {r['collect_share']:.0%}), eval {r['eval_return']}", flush=True)
                 ours.append(r)
@@ -345,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                                             for t in args.harl_thread_list[1:]}}
             results.append(entry)
     out = {"script": "benchmarks/vs_harl.py", "argv": sys.argv[1:], "eval": args.eval,
+           "eval_episodes": args.eval_episodes,
            "seqmarl_threads": args.seqmarl_threads, "seqmarl_extra_args": args.seqmarl_arg,
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "loadavg_at_end": os.getloadavg()},
