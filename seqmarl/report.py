@@ -5,7 +5,8 @@ Standardised Performance Evaluation Protocol for Cooperative MARL", NeurIPS).
 Runs and groups. Every run directory under ``SWEEP_DIR/runs/`` with a ``done.json`` (``--include-unfinished``:
 any with metrics) is read: ``config.yaml`` gives ``algo``, ``env`` and ``seed``. A group is
 (label, env) where the label is the algorithm name, followed by the other swept keys of ``sweep.json`` when the
-grid varies more than algo/env/seed (``happo[algo.lr=5e-4]``): the seeds of a group are its independent runs.
+grid varies more than algo/env/seed (``happo[algo.lr=5e-4;algo.clip_param=0.1]``; ``;``, not ``,``: marl-eval
+refuses algorithm names with commas): the seeds of a group are its independent runs.
 
 Metric. ``--metric auto`` takes ``eval_return_greedy`` (the greedy-policy evaluation return, as HARL's
 evaluation reports deterministic actions) when every run logged it, else ``episode_return`` (the trainer's
@@ -99,7 +100,7 @@ def labels_from_manifest(sweep_dir: Path) -> dict[str, str]:
     out = {}
     for run in manifest.get("runs", []):
         values = dict(o.split("=", 1) for o in run["overrides"])
-        tail = ",".join(f"{k}={values[k]}" for k in extra if k in values)
+        tail = ";".join(f"{k}={values[k]}" for k in extra if k in values)  # no commas: marl-eval rejects them
         out[run["name"]] = values.get("algo", "") + (f"[{tail}]" if tail else "")
     return out
 
@@ -445,6 +446,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
             ax.set_yticklabels(report["labels"] if name == "iqm" else [])
             ax.set_title(name)
             ax.set_xlabel("normalised score")
+            ax.margins(x=0.15)
         fig.tight_layout()
         fig.savefig(out / "aggregate.png", dpi=110)
         plt.close(fig)

@@ -78,6 +78,15 @@ def test_grouping_and_labels_from_the_manifest(tmp_path: Path) -> None:
     assert [r.seed for r in groups["matrix/xor"]["happo[algo.lr=5e-4]"]] == [0, 1]  # seeds are the runs, sorted
 
 
+def test_labels_with_two_swept_keys_have_no_comma(tmp_path: Path) -> None:
+    """marl-eval's DiagnoseData refuses algorithm names that contain a comma."""
+    manifest = {"grid": [["algo", ["happo"]], ["algo.lr", ["1", "2"]], ["algo.clip_param", ["0.1", "0.2"]]],
+                "runs": [{"name": "r", "overrides": ["algo=happo", "algo.lr=1", "algo.clip_param=0.2"]}]}
+    write_run(tmp_path, "r", "happo", "e", 0, [1], [1.0])
+    (tmp_path / "sweep.json").write_text(json.dumps(manifest))
+    assert load_runs(tmp_path)[0][0].label == "happo[algo.lr=1;algo.clip_param=0.2]"
+
+
 def test_unfinished_runs_are_left_out_unless_asked(tmp_path: Path) -> None:
     write_run(tmp_path, "r0", "happo", "e", 0, [1], [1.0])
     write_run(tmp_path, "r1", "happo", "e", 1, [1], [2.0], done=False)
