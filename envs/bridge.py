@@ -39,11 +39,13 @@ dynamics is tabulated over the 18 x 18 agent-cell pairs (see ``_build_tables``),
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
 
-__all__ = ["BridgeEnv", "BRIDGE_MAP", "ACTION_NAMES", "BRIDGE_COLS", "crossing_order"]
+__all__ = ["BridgeEnv", "BRIDGE_MAP", "ACTION_NAMES", "BRIDGE_COLS", "crossing_order", "record_episodes"]
 
 BRIDGE_MAP = ("1ABBAA", "AAAAAA", "AABBA2")
 ACTION_NAMES = ("stay", "left", "right", "up", "down")
@@ -236,3 +238,27 @@ class BridgeEnv(MultiAgentEnv):
 
     def _current_avail(self) -> torch.Tensor:
         return self._avail_table[self._joint]
+
+
+def record_episodes(env: BridgeEnv, act: Callable[[Step], torch.Tensor], seed: int | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Play one episode in each of ``env``'s environments from ``reset(seed)``, actions from ``act(step)`` (a joint
+    action ``[B, 2]``). Returns ``(positions, success)``: int64 ``[B, T + 1, 2, 2]`` (the start, then the cells after
+    each of the ``T = episode_limit`` steps, frozen once the environment's episode has ended — the auto-reset is not
+    recorded) and bool ``[B]`` (both agents reached their goals before the step limit). Feed ``positions`` to
+    :func:`crossing_order`."""
+    if not isinstance(env, BridgeEnv):
+        raise TypeError(f"env must be a BridgeEnv, got {type(env).__name__}")
+    step = env.reset(seed=seed)
+    rows, cols = env._shape
+    scale = torch.tensor([rows - 1, cols - 1], dtype=torch.float32, device=env.device)
+    positions = [env.positions]
+    running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+    success = torch.zeros_like(running)
+    for _ in range(env.spec.episode_limit):
+        step = env.step(act(step))
+        after = torch.round(step.info["final_obs"][..., :2] * scale).long()  # own (row, col) before any auto-reset
+        positions.append(torch.where(running[:, None, None], after, positions[-1]))
+        success |= running & step.terminated
+        running &= ~(step.terminated | step.truncated)
+    return torch.stack(positions, dim=1), success

@@ -11,7 +11,8 @@ holding the mutmut configuration, then ``mutmut run`` is started there. Areas:
 * ``algos``   — the update-rule modules of ``algos/`` (actor updates, losses, GAE, value norm, trust region),
   killed by ``tests/algos`` (not slow);
 * ``sequence`` — the sequence-model policies (MAT/MAT-Dec, the AR-MAPPO actor, TAD's coordinators and TAD-PPO),
-  killed by ``tests/algos`` (not slow). A separate area so that the ``algos`` results stay comparable.
+  killed by the sequence-model test files of ``tests/algos`` (``SEQUENCE_TESTS``, not slow). A separate area so
+  that the ``algos`` results stay comparable.
 
 Scope: the maths, not the error messages. Statements that raise an input-validation error are not mutated
 (``do_not_mutate_patterns``; the validation tests cover them), and a surviving mutant whose only change is the text
@@ -49,6 +50,10 @@ PACKAGE_DIRS = {"seqmarl": "seqmarl", "seqmarl/theory": "theory", "seqmarl/proof
                 "seqmarl/envs": "envs", "seqmarl/algos": "algos"}
 ALGO_MODULES = ["actor_updates.py", "core/losses.py", "core/gae.py", "core/value_norm.py", "core/trust_region.py"]
 SEQUENCE_MODULES = ["core/mat_policy.py", "core/ar_policy.py", "core/tad.py", "tad_ppo.py"]
+# the test files of tests/algos that build these policies (mutmut's first, clean run of the whole of tests/algos
+# takes too long on a small machine; mutmut then runs, per mutant, only the selected tests that call its function)
+SEQUENCE_TESTS = ["test_ar_mappo.py", "test_mat.py", "test_tad_ppo.py", "test_bridge_orders.py",
+                  "test_sequence_mutants.py"]
 AREAS = {
     "theory": {
         "mutate": ["seqmarl/theory/*.py"],
@@ -65,7 +70,7 @@ AREAS = {
     },
     "sequence": {
         "mutate": [f"seqmarl/algos/{m}" for m in SEQUENCE_MODULES],
-        "tests": ["tests/algos", "-m", "not slow and not cuda"],
+        "tests": [f"tests/algos/{t}" for t in SEQUENCE_TESTS] + ["-m", "not slow and not cuda"],
     },
 }
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}  # test failure, pytest internal error, timeouts, type check

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seqmarl.envs import BridgeEnv
-from seqmarl.envs.bridge import crossing_order
+from seqmarl.envs.bridge import crossing_order, record_episodes
 
 STAY, LEFT, RIGHT, UP, DOWN = range(5)
 MIRROR = {STAY: STAY, LEFT: RIGHT, RIGHT: LEFT, UP: DOWN, DOWN: UP}  # the map is symmetric under a 180° turn
@@ -79,3 +79,35 @@ def test_a_simultaneous_crossing_and_bad_input_raise() -> None:
         crossing_order(torch.zeros(3, 3, 2, dtype=torch.int64))
     with pytest.raises(ValueError, match="T >= 1"):
         crossing_order(torch.zeros(0, 2, 2, dtype=torch.int64))
+
+
+def _script(a0: list[int], a1: list[int]):
+    """A policy playing the two action lists (then ``stay``) in every environment."""
+    t = [0]
+
+    def act(step) -> torch.Tensor:  # noqa: ANN001
+        k = t[0]
+        t[0] += 1
+        x = a0[k] if k < len(a0) else STAY
+        y = a1[k] if k < len(a1) else STAY
+        return torch.tensor([[x, y]] * step.obs.shape[0])
+
+    return act
+
+
+def test_record_episodes_freezes_each_episode_at_its_end() -> None:
+    """``record_episodes`` returns the start and the cells after each of the 30 steps ``[B, 31, 2, 2]``: for the
+    scripted crossing they equal the positions stepped by hand until both agents are home (step 14), then stay
+    frozen there (the environment's auto-reset is not recorded), with success; staying put never succeeds."""
+    env = BridgeEnv(num_envs=3, seed=0)
+    positions, success = record_episodes(env, _script(FIRST, SECOND))
+    by_hand, done = _scripted(FIRST, SECOND)
+    assert done and tuple(positions.shape) == (3, 31, 2, 2) and success.tolist() == [True] * 3
+    k = by_hand.shape[0]
+    assert torch.equal(positions[:, :k], by_hand.expand(3, -1, -1, -1))
+    assert bool((positions[:, k:] == env.goals).all())  # frozen on the goals after termination
+    assert crossing_order(positions).tolist() == [0, 0, 0]
+    positions, success = record_episodes(env, _script([], []))
+    assert not bool(success.any()) and bool((positions == torch.tensor([[0, 0], [2, 5]])).all())
+    with pytest.raises(TypeError, match="env must be a BridgeEnv"):
+        record_episodes(object(), _script([], []))  # type: ignore[arg-type]
