@@ -529,3 +529,20 @@ def test_cli_trains_ar_mappo_on_the_continuous_game_and_resumes(tmp_path) -> Non
     assert "head.log_std" in state["agent"]["actors"]  # the Gaussian head's std parameter
     assert main(["validate", "algo=ar_mappo", "env=gaussian/a1a2", "total_steps=16", f"run_dir={tmp_path / 'v'}",
                  *small]) == 2
+
+
+def test_mamujoco_half_cheetah_smoke() -> None:
+    """MaMuJoCo HalfCheetah-2x3 (two agents, 3 joints each — homogeneous dims; heterogeneous padding is covered
+    by the unit tests above): two AR-MAPPO updates on 2 envs x 16 steps run with finite metrics, and acting
+    gives ``[B, 2, 3]`` float actions with finite conditional log-probs."""
+    pytest.importorskip("gymnasium_robotics")
+    env = make("mamujoco/HalfCheetah-2x3", num_envs=2, seed=0)
+    try:
+        agent = make_agent("ar_mappo", env.spec, seed=0, hidden=(16, 16), ppo_epoch=1)
+        history = Trainer(env, agent, TrainerConfig(total_steps=2 * 16 * 2, rollout_length=16, progress=False,
+                                                    tensorboard=False), seed=0).train()
+        assert len(history) == 2 and all(math.isfinite(history[-1][k]) for k in ("critic_loss", "entropy"))
+        actions, log_probs = agent.act(env.reset(seed=1))
+        assert actions.shape == (2, 2, 3) and actions.is_floating_point() and bool(torch.isfinite(log_probs).all())
+    finally:
+        env.close()

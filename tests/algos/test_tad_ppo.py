@@ -620,3 +620,19 @@ def test_cli_trains_tad_ppo_on_the_continuous_game_and_resumes(tmp_path: Path) -
     assert rows[-1]["env_steps"] == 64 and all(np.isfinite(r["distill_loss"]) for r in rows)
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert "actors.0.head.log_std" in state["agent"]["students"] and "head.log_std" in state["agent"]["actors"]
+
+
+def test_mamujoco_half_cheetah_smoke() -> None:
+    """MaMuJoCo HalfCheetah-2x3 (two agents x 3 joints): two TAD-PPO updates on 2 envs x 16 steps with finite
+    metrics (sub-step critic on 3-dim action vectors, Gaussian students distilled); the students execute."""
+    pytest.importorskip("gymnasium_robotics")
+    env = make("mamujoco/HalfCheetah-2x3", num_envs=2, seed=0)
+    try:
+        agent = make_agent("tad_ppo", env.spec, seed=0, hidden=(16, 16), ppo_epoch=1, distill_epochs=1)
+        history = Trainer(env, agent, TrainerConfig(total_steps=2 * 16 * 2, rollout_length=16, progress=False,
+                                                    tensorboard=False), seed=0).train()
+        assert len(history) == 2 and all(np.isfinite(history[-1][k]) for k in ("critic_loss", "distill_loss"))
+        actions, _ = agent.act_for_evaluation(env.reset(seed=1))
+        assert actions.shape == (2, 2, 3) and actions.is_floating_point()
+    finally:
+        env.close()
