@@ -46,7 +46,7 @@ class TrainerConfig:
     checkpoint_interval: save ``checkpoints/last.pt`` every this many updates (and at the end).
     log_interval: write a metrics row every this many updates.
     progress: ``auto`` (default; ``True`` is an alias): a rich bar on a terminal (or notebook), else plain lines;
-        ``bar``; ``lines``; ``off`` (``False`` is an alias). Bar and lines show env steps, steps/s over the last
+        ``bar``; ``lines``; ``off`` (``False`` is an alias). Stored as the mode's name. Bar and lines show env steps, steps/s over the last
         60 s of this process, the training and greedy evaluation returns, elapsed time and ETA, on stderr
         (:mod:`seqmarl.algos.progress`).
     log_every_s: seconds between progress lines (``lines``), besides one at the start and one at the end.
@@ -80,7 +80,7 @@ class TrainerConfig:
             raise TypeError(f"tensorboard must be a bool, got {self.tensorboard!r}")
         if not isinstance(self.progress, (bool, str)):
             raise TypeError(f"progress must be one of {', '.join(_progress.MODES)} or a bool, got {self.progress!r}")
-        _progress.progress_mode(self.progress)  # ValueError naming progress and the choices
+        self.progress = _progress.progress_mode(self.progress)  # ValueError naming progress and the choices
         self.log_every_s = _progress.check_log_every_s(self.log_every_s)
         if not isinstance(self.loggers, (str, list, tuple)):
             raise TypeError(f"loggers must be a tuple of names or a comma-separated string, got {self.loggers!r}")

@@ -185,7 +185,8 @@ def _trainer(tmp_path: Path | None, total: int = 32, **cfg) -> Trainer:
 
 
 def test_trainer_config_checks_the_new_keys() -> None:
-    assert TrainerConfig().progress_mode == "auto" and TrainerConfig(progress=False).progress_mode == "off"
+    assert TrainerConfig().progress == "auto" and TrainerConfig(progress=False).progress == "off"
+    assert TrainerConfig(progress=True).progress_mode == "auto"
     assert TrainerConfig(progress="lines", log_every_s=5).log_every_s == 5.0
     with pytest.raises(ValueError, match="progress must be one of auto, bar, lines, off"):
         TrainerConfig(progress="banana")
