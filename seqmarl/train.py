@@ -280,8 +280,9 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
     return trainer, history
 
 
-def top_level_help() -> str:
-    """The algorithms, the environments and every top-level key with its default (``train/validate --help``)."""
+def top_level_help(output_keys: bool = False) -> str:
+    """The algorithms, the environments and every top-level key with its default (``train/validate --help``);
+    ``output_keys``: also ``seqmarl train``'s progress modes, ``log_every_s`` and ``logger`` (:class:`OutputOptions`)."""
     from dataclasses import MISSING, fields
 
     from seqmarl.algos import known_algorithms
@@ -293,16 +294,16 @@ def top_level_help() -> str:
     for f in fields(RunConfig):
         if f.name in ("env_kwargs", "algo_kwargs"):
             continue
-        if f.name == "progress":
-            lines.append("  progress=auto  (auto|bar|lines|off; true/false = auto/off: auto is a bar on a terminal, "
-                         "else a line every log_every_s seconds and at the start and end, on stderr: "
-                         "'[seqmarl] step N/TOTAL (P%) | R steps/s | return X [| eval Y] | elapsed T | ETA T', "
-                         "steps/s over the last 60 s of this process)")
-            lines.append(f"  log_every_s={DEFAULT_LOG_EVERY_S:g}  (seconds between progress lines)")
-            continue
         default = f.default if f.default is not MISSING else None
         lines.append(f"  {f.name}={'none' if default is None else str(default).lower() if isinstance(default, bool) else default}")
-        if f.name == "tensorboard":
+        if output_keys and f.name == "progress":
+            lines[-1] += ("  (auto|bar|lines|off; true = auto, false = off. auto: a bar on a terminal, else a line "
+                          "on stderr every log_every_s seconds and at the start and end:")
+            lines.append("      [seqmarl] step N/TOTAL (P%) | R steps/s | return X [| eval Y] | elapsed T | ETA T")
+            lines.append("      steps/s over the last 60 s of this process; return: mean of the last 100 training "
+                         "episodes; eval: greedy evaluation return; ETA: steps left / steps/s)")
+            lines.append(f"  log_every_s={DEFAULT_LOG_EVERY_S:g}  (seconds between progress lines)")
+        if output_keys and f.name == "tensorboard":
             lines.append("  logger=none  (more loggers, comma-separated: tensorboard, wandb (offline unless "
                          "WANDB_MODE=online; pip install 'seqmarl[wandb]'), mlflow (file store run_dir/mlruns unless "
                          "MLFLOW_TRACKING_URI; pip install 'seqmarl[mlflow]'); metrics.csv/jsonl are always written)")
@@ -357,7 +358,7 @@ def print_algo_fields(algo: str) -> None:
 def _args(p: argparse.ArgumentParser) -> None:
     p.usage = "seqmarl train key=value ... (e.g. algo=happo env=matrix/xor env.n_agents=4 seed=0)"
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = top_level_help()
+    p.epilog = top_level_help(output_keys=True)
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:

@@ -370,8 +370,9 @@ def test_split_output_overrides_keeps_progress_a_boolean_in_the_run_config() -> 
 def test_train_help_lists_the_new_keys() -> None:
     from seqmarl.train import top_level_help
 
-    text = top_level_help()
-    assert "progress=auto  (auto|bar|lines|off" in text
+    assert "log_every_s" not in top_level_help()  # seqmarl validate: no such keys
+    text = top_level_help(output_keys=True)
+    assert "progress=true  (auto|bar|lines|off; true = auto, false = off" in text
     assert f"log_every_s={P.DEFAULT_LOG_EVERY_S:g}" in text
     assert "logger=none" in text and "pip install 'seqmarl[wandb]'" in text and "pip install 'seqmarl[mlflow]'" in text
 
