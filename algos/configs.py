@@ -87,8 +87,8 @@ class OnPolicyConfig:
             optimiser, so with Adam it only matters through ``max_grad_norm`` and ``opti_eps``).
         policy: ``product`` (one actor per agent or one shared actor, agents independent given their observations)
             or ``autoregressive`` (AR-MAPPO, Fu et al. ICML22: ONE shared network, agent k conditioned on the
-            actions of the agents before it; :class:`~seqmarl.algos.core.ar_policy.AutoRegressiveActor`; discrete
-            actions, ``share_param=True``, ``actor_update=joint_ratio_clip``, centralised critic, no RNN).
+            actions of the agents before it; :class:`~seqmarl.algos.core.ar_policy.AutoRegressiveActor`; discrete or
+            continuous actions (Gaussian head: ``std_param``, ``log_std_init`` apply), ``share_param=True``, ``actor_update=joint_ratio_clip``, centralised critic, no RNN).
         ar_order: execution order of an auto-regressive policy: ``fixed`` (0..n-1) or ``random`` (a fresh uniform
             permutation per sample, stored with the sample so the update teacher-forces the same order).
         ar_condition: an auto-regressive policy sees the earlier agents' actions (True); False zeros the attention
@@ -400,7 +400,10 @@ class TADPPOConfig(OnPolicyConfig):
     own, and with HARL's 5 epochs the conditionals of rarely visited prefixes do not reach their clip boundary
     before the first agent leaves them — climbing ended at (a,a) in 2-6 of 10 seeds with 5 epochs, 10/10 with
     15; docs/tad_ppo.md). Ye et al.'s own hyper-parameters were not available to this implementation. ``ar_condition=False`` hides the earlier actions from the teacher (the ablation).
-    Discrete actions only; feed-forward only (``use_rnn=False``); fixed order only (``ar_order="fixed"``; TAD
+    Discrete or continuous actions (continuous: a Gaussian teacher and Gaussian students; ``std_param``/
+    ``log_std_init`` apply to both; ``distill_loss`` is a closed-form per-sample Gaussian KL / NLL — see
+    :func:`~seqmarl.algos.core.tad.distillation_loss` — and ``distill_keep`` must stay at its default); feed-forward
+    only (``use_rnn=False``); fixed order only (``ar_order="fixed"``; TAD
     uses one fixed order).
     """
 

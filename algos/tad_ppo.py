@@ -10,6 +10,11 @@
    — PPO on the transformed MDP;
 3. the critic update of the agent (its minibatch loss on the ``[m, n]`` sub-step values and returns);
 4. :func:`distill` — ``distill_epochs`` full-batch steps of the students on the rollout.
+
+Discrete and continuous actions alike: for continuous envs the buffer holds action vectors ``[T, B, n, d_max]``,
+the sub-step critic reads them (:class:`~seqmarl.algos.core.tad.SubstepCritic` with ``continuous=True``), the
+ratios are the Gaussian conditionals' and the students are distilled with the closed-form Gaussian losses of
+:func:`~seqmarl.algos.core.tad.distillation_loss` (``avail`` is None).
 """
 
 from __future__ import annotations
