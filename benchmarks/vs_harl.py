@@ -37,6 +37,10 @@ What is measured (per run)
   ``metrics.jsonl`` (``sps_k`` = steps of update ``k`` / seconds of that collect + update).
 * ``wall_sps``: ``N`` / the process's wall-clock seconds (start-up, env construction, evaluation and checkpoints
   included: with ``--eval default`` this is the rate under HARL's default evaluation schedule).
+* ``steps_per_cpu_s``: ``N`` / the CPU seconds (user + system) of the process and its children (HARL's 20 + 10
+  env subprocesses), everything included as for ``wall_sps``. On a shared machine this is the fairer rate: HARL's
+  30 processes take a larger share of a contended CPU than seqmarl's one, which flatters HARL's wall-clock rates.
+  ``cpu_ratio`` is seqmarl's over HARL's.
 * ``train_return``: HARL: the mean episode return it prints at the last update (episodes that ended during the last
   ``log_interval`` = 1 update; each agent's reward averaged over agents, which is the team reward on both tasks);
   seqmarl: ``episode_return`` of the last ``metrics.jsonl`` row (mean of the last <= 100 finished episodes: on
@@ -72,6 +76,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -169,6 +174,18 @@ def parse_seqmarl_metrics(path: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------- runners
+def run_timed(cmd: Sequence[str], **kwargs: Any) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run ``cmd``; returns the process, its wall seconds and the CPU seconds (user + system) of it and every
+    process it waited for (HARL's env subprocesses included: ``RUSAGE_CHILDREN`` before and after)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, **kwargs)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc, wall, cpu
+
+
 def _eval_interval(n_updates: int, mode: str) -> int:
     return n_updates if mode == "end" else HARL_DEFAULT_EVAL_INTERVAL
 
@@ -184,9 +201,7 @@ def run_harl(python: str, harl: Path, algo: str, case: EnvCase, steps: int, seed
            "--cuda", "False", "--log_interval", "1", "--use_eval", "True",
            "--eval_interval", str(_eval_interval(steps // STEPS_PER_UPDATE, eval_mode)),
            "--eval_episodes", str(eval_episodes), "--log_dir", str(log_dir)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=harl / "examples", capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    proc, wall, cpu = run_timed(cmd, cwd=harl / "examples")
     (log_dir / "stdout.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"HARL failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
@@ -195,7 +210,8 @@ def run_harl(python: str, harl: Path, algo: str, case: EnvCase, steps: int, seed
         raise RuntimeError(f"no FPS line in HARL's output; see {log_dir / 'stdout.txt'}")
     last_steps, last_fps = log["fps"][-1]
     return {"cmd": " ".join(cmd), "env_steps": last_steps, "train_sps": float(last_fps), "wall_s": wall,
-            "wall_sps": last_steps / wall, "train_return": log["train_returns"][-1] if log["train_returns"] else None,
+            "wall_sps": last_steps / wall, "cpu_s": cpu, "steps_per_cpu_s": last_steps / cpu,
+            "train_return": log["train_returns"][-1] if log["train_returns"] else None,
             "eval_return": log["eval_returns"][-1] if log["eval_returns"] else None, "threads": threads,
             "fps_per_update": log["fps"]}
 
@@ -210,25 +226,26 @@ def run_seqmarl(python: str, algo: str, case: EnvCase, steps: int, seed: int, th
            "tensorboard=false", f"eval_interval={_eval_interval(steps // STEPS_PER_UPDATE, eval_mode)}",
            f"eval_episodes={eval_episodes}", "log_interval=1", *extra]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
+    proc, wall, cpu = run_timed(cmd, cwd=ROOT, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"seqmarl failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
     out = parse_seqmarl_metrics(run_dir / "metrics.jsonl")
-    out.update(cmd=" ".join(cmd), wall_s=wall, wall_sps=out["env_steps"] / wall, threads=threads)
+    out.update(cmd=" ".join(cmd), wall_s=wall, wall_sps=out["env_steps"] / wall, cpu_s=cpu,
+               steps_per_cpu_s=out["env_steps"] / cpu, threads=threads)
     return out
 
 
 # ----------------------------------------------------------------------------------------------- summary
 def summarise(harl_runs: list[dict], ours: list[dict]) -> dict[str, Any]:
-    cols = ("train_sps", "wall_sps", "train_return", "eval_return")
+    cols = ("train_sps", "wall_sps", "steps_per_cpu_s", "train_return", "eval_return")
     summary: dict[str, Any] = {"harl": {c: mean_ci([r[c] for r in harl_runs]) for c in cols},
                                "seqmarl": {c: mean_ci([r[c] for r in ours]) for c in cols}}
     h, s = summary["harl"]["train_sps"]["mean"], summary["seqmarl"]["train_sps"]["mean"]
     summary["ratio"] = s / h if h and s else None
     hw, sw = summary["harl"]["wall_sps"]["mean"], summary["seqmarl"]["wall_sps"]["mean"]
     summary["wall_ratio"] = sw / hw if hw and sw else None
+    hc, sc = summary["harl"]["steps_per_cpu_s"]["mean"], summary["seqmarl"]["steps_per_cpu_s"]["mean"]
+    summary["cpu_ratio"] = sc / hc if hc and sc else None
     he, se = summary["harl"]["eval_return"], summary["seqmarl"]["eval_return"]
     if he["n"] >= 3 and se["n"] >= 3:
         summary["return_not_worse"] = bool(se["mean"] >= he["mean"] - he["ci95"])
@@ -245,13 +262,13 @@ def _fmt(stat: dict[str, Any], digits: int = 0) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| algo | env | seeds | steps | HARL steps/s | seqmarl steps/s | ratio | wall ratio | HARL eval return | "
+    lines = ["| algo | env | seeds | steps | HARL steps/s | seqmarl steps/s | ratio | wall ratio | CPU ratio | HARL eval return | "
              "seqmarl eval return | HARL train return | seqmarl train return |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["summary"]
         lines.append(f"| {r['algo']} | {r['env']} | {len(r['seeds'])} | {r['steps']:,} | {_fmt(s['harl']['train_sps'])} "
-                     f"| {_fmt(s['seqmarl']['train_sps'])} | {s['ratio']:.2f} | {s['wall_ratio']:.2f} "
+                     f"| {_fmt(s['seqmarl']['train_sps'])} | {s['ratio']:.2f} | {s['wall_ratio']:.2f} | {s['cpu_ratio']:.2f} "
                      f"| {_fmt(s['harl']['eval_return'], 1)} | {_fmt(s['seqmarl']['eval_return'], 1)} "
                      f"| {_fmt(s['harl']['train_return'], 1)} | {_fmt(s['seqmarl']['train_return'], 1)} |")
     return "\n".join(lines)

@@ -164,10 +164,12 @@ def test_parse_seqmarl_metrics_sums_iteration_seconds(tmp_path):
 
 
 def test_summarise_ratio_and_return_verdict():
-    harl = [{"train_sps": 100.0, "wall_sps": 50.0, "train_return": 0.0, "eval_return": e} for e in (1.0, 2.0, 6.0)]
-    ours = [{"train_sps": 500.0, "wall_sps": 100.0, "train_return": 0.0, "eval_return": e} for e in (0.0, 1.0, 2.0)]
+    harl = [{"train_sps": 100.0, "wall_sps": 50.0, "steps_per_cpu_s": 40.0, "train_return": 0.0, "eval_return": e}
+            for e in (1.0, 2.0, 6.0)]
+    ours = [{"train_sps": 500.0, "wall_sps": 100.0, "steps_per_cpu_s": 120.0, "train_return": 0.0, "eval_return": e}
+            for e in (0.0, 1.0, 2.0)]
     s = vs.summarise(harl, ours)
-    assert s["ratio"] == 5.0 and s["wall_ratio"] == 2.0
+    assert s["ratio"] == 5.0 and s["wall_ratio"] == 2.0 and s["cpu_ratio"] == 3.0
     assert s["return_not_worse"] is True  # 1.0 >= 3 - 4.303 * sqrt(7/3) = -3.57
     worse = [dict(r, eval_return=r["eval_return"] - 10) for r in ours]
     assert vs.summarise(harl, worse)["return_not_worse"] is False
@@ -181,3 +183,12 @@ def test_vs_harl_cli_refuses_bad_arguments(tmp_path):
         with pytest.raises(SystemExit) as info:
             vs.parse_args(argv)
         assert info.value.code == 2
+
+
+def test_run_timed_counts_the_cpu_of_child_processes():
+    """A child that burns ~0.3 s of CPU in a grandchild: the CPU seconds include the grandchild's."""
+    code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'import time\\nt=time.process_time()\\nwhile time.process_time()-t<0.3: pass'])")
+    proc, wall, cpu = vs.run_timed([sys.executable, "-c", code])
+    assert proc.returncode == 0, proc.stderr
+    assert cpu >= 0.3 and wall > 0
