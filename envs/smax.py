@@ -15,8 +15,8 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
   max_steps=episode_limit - 1, ...)``: our agents are the allies (``ally_0``, ...), the enemies follow jaxmarl's
   heuristic policy (``attack_mode="closest"``).
 * **Batching**: ``reset`` and ``step`` of all ``B`` environments are one ``jax.jit`` of a ``jax.vmap``; the
-  outputs reach torch through DLPack without copies (``torch.from_dlpack``; on a CUDA torch device they are
-  then moved there).
+  outputs reach torch without copies (``torch.from_numpy(np.asarray(x))`` shares the jax CPU buffer; on a CUDA
+  torch device they are then moved there).
 * **Keys**: :meth:`reset` draws an integer ``s`` from the env's torch generator; ``root = PRNGKey(s)``.
   Every reset and every step splits ``root, *keys = split(root, B + 1)`` and environment ``b`` uses
   ``keys[b]`` exactly as the package's own auto-resetting ``env.step(keys[b], state, actions)`` does:
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -90,8 +91,23 @@ def enable_compilation_cache(jax: Any) -> str | None:
     return path
 
 
+_READ_ONLY_WARNING = "The given NumPy array is not writable"
+_WARNED = False
+
+
 def _to_torch(x: Any, device: torch.device) -> torch.Tensor:
-    t = torch.from_dlpack(x)
+    """A torch view of the jax CPU array ``x`` (no copy: ``np.asarray`` of a CPU ``jax.Array`` is a read-only view
+    of its buffer, and ``torch.from_numpy`` shares it; about 10 us against DLPack's 50 us per array). The buffer
+    is immutable on the jax side: the protocol never writes into step tensors in place. On a CUDA torch device
+    the view is then copied there."""
+    global _WARNED
+    if _WARNED:
+        t = torch.from_numpy(np.asarray(x))
+    else:  # torch warns once per process that the array is read-only: that one warning is swallowed here
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_READ_ONLY_WARNING, category=UserWarning)
+            t = torch.from_numpy(np.asarray(x))
+        _WARNED = True
     return t if device.type == "cpu" else t.to(device)
 
 
@@ -155,7 +171,7 @@ class _Compiled:
             return keys[0], state, out
 
         def batched_step(root: Any, state: Any, actions: Any) -> tuple:
-            """One float32 and one bool array for all outputs (two DLPack hand-overs per step instead of twelve;
+            """One float32 and one bool array for all outputs (two hand-overs to torch per step instead of twelve;
             :meth:`unpack` cuts them into views)."""
             keys = jax.random.split(root, B + 1)
             state, final, nxt, reward, done, terminated, won = jax.vmap(step_one)(keys[1:], state, actions)
