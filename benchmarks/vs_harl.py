@@ -102,14 +102,15 @@ class EnvCase:
     harl_python_arg: str  # which --harl-python-* runs it
     seqmarl_env: str
     seqmarl_args: tuple[str, ...]
+    target_ratio: float  # issue 11: seqmarl steps/s >= this many times HARL's
 
 
 ENVS: dict[str, EnvCase] = {
     "halfcheetah6x1": EnvCase("halfcheetah6x1", "mamujoco", ("--scenario", "HalfCheetah-v2", "--agent_conf", "6x1"),
-                              "harl_python_mujoco", "mamujoco/HalfCheetah-6x1", ("env.obs=state+id",)),
+                              "harl_python_mujoco", "mamujoco/HalfCheetah-6x1", ("env.obs=state+id",), 5.0),
     "simple_spread": EnvCase("simple_spread", "pettingzoo_mpe", ("--scenario", "simple_spread_v2",
                                                                   "--continuous_actions", "True"),
-                             "harl_python_mpe", "mpe/simple_spread", ("env.continuous_actions=true",)),
+                             "harl_python_mpe", "mpe/simple_spread", ("env.continuous_actions=true",), 3.0),
 }
 ALGOS = ("happo", "mappo", "hatrpo")
 
@@ -268,7 +269,7 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         s = r["summary"]
         lines.append(f"| {r['algo']} | {r['env']} | {len(r['seeds'])} | {r['steps']:,} | {_fmt(s['harl']['train_sps'])} "
-                     f"| {_fmt(s['seqmarl']['train_sps'])} | {s['ratio']:.2f} | {s['wall_ratio']:.2f} | {s['cpu_ratio']:.2f} "
+                     f"| {_fmt(s['seqmarl']['train_sps'])} | {s['ratio']:.2f} (≥ {s['target_ratio']:g}) | {s['wall_ratio']:.2f} | {s['cpu_ratio']:.2f} "
                      f"| {_fmt(s['harl']['eval_return'], 1)} | {_fmt(s['seqmarl']['eval_return'], 1)} "
                      f"| {_fmt(s['harl']['train_return'], 1)} | {_fmt(s['seqmarl']['train_return'], 1)} |")
     return "\n".join(lines)
@@ -360,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"(collect {r['collect_share']:.0%}), eval {r['eval_return']}", flush=True)
                 ours.append(r)
             first = args.harl_thread_list[0]
+            summary = summarise(harl_runs[first], ours)
+            summary["target_ratio"] = case.target_ratio
+            summary["ratio_target_met"] = summary["ratio"] is not None and summary["ratio"] >= case.target_ratio
             entry = {"algo": algo, "env": env_key, "steps": steps, "seeds": list(range(1, args.seeds + 1)),
-                     "harl_threads": first, "summary": summarise(harl_runs[first], ours),
+                     "harl_threads": first, "summary": summary,
                      "harl_runs": harl_runs[first], "seqmarl_runs": ours,
                      "harl_other_threads": {str(t): {"summary": summarise(harl_runs[t], ours), "runs": harl_runs[t]}
                                             for t in args.harl_thread_list[1:]}}
