@@ -15,6 +15,7 @@ from seqmarl.cli import main
 from seqmarl.sweep import (
     CRASH_ENV,
     SweepError,
+    execute_run,
     expand,
     load_or_write_manifest,
     parse_grid,
@@ -102,6 +103,16 @@ def test_run_states(tmp_path: Path) -> None:
     assert run_state(tmp_path / "r") == "done"
 
 
+def test_execute_run_skips_a_finished_run_without_touching_it(tmp_path: Path) -> None:
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("algo: happo\n")
+    (run_dir / "done.json").write_text(json.dumps({"final": {"episode_return": 0.25}}))
+    res = execute_run({"name": "r", "run_dir": str(run_dir), "overrides": ["algo=happo"], "crash": None})
+    assert res == {"name": "r", "status": "skipped", "final": {"episode_return": 0.25}}
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "done.json"]
+
+
 def test_manifest_must_match_on_resume(tmp_path: Path) -> None:
     grid = parse_grid(["seed=0:2"])
     load_or_write_manifest(tmp_path, grid, expand(grid))
@@ -186,7 +197,8 @@ def test_local_sweep_retries_from_the_checkpoint_then_skips(tmp_path: Path, monk
     capsys.readouterr()
     before = [(r / "attempts.jsonl").read_text() for r in runs]
     assert main(argv) == 0
-    assert "4 skipped" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "4 skipped" in captured.out and "4 already finished, 0 to run" in captured.err  # no worker started
     assert [(r / "attempts.jsonl").read_text() for r in runs] == before
     # an interrupted run (no done.json) is continued with resume=, the finished ones are skipped
     (runs[0] / "done.json").unlink()
