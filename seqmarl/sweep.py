@@ -278,7 +278,10 @@ def execute_run(spec: dict[str, Any]) -> dict[str, Any]:
         callbacks.append(hook)
     quiet = lambda text: None  # noqa: E731
     try:
-        trainer, history = tuned.run_with_config(args, lambda cfg: train_mod.run(cfg, callbacks=callbacks, say=quiet))
+        if hasattr(train_mod, "run_args"):  # seqmarl train's own argument handling (output keys such as logger=)
+            trainer, history = train_mod.run_args(args, callbacks=callbacks, say=quiet)
+        else:
+            trainer, history = tuned.run_with_config(args, lambda cfg: train_mod.run(cfg, callbacks=callbacks, say=quiet))
     except (ConfigError, CheckpointError, DivergenceError, FileNotFoundError) as exc:
         _append_attempt(run_dir, {"event": "end", "attempt": attempt, "status": "failed", "error": str(exc)})
         return {"name": name, "status": "failed", "attempts": attempt, "error": f"{type(exc).__name__}: {exc}",
@@ -400,9 +403,13 @@ def validate_points(points: list[GridPoint]) -> None:
     from seqmarl import tuned
     from seqmarl.config import ConfigError, resolve
 
+    from seqmarl import train as train_mod
+
+    split = getattr(train_mod, "split_output_overrides", None)  # progress=, log_every_s=, logger= (train's own)
     for p in points:
         try:
-            resolve(tuned.parse_train_args(p.overrides()))
+            args = split(p.overrides())[0] if split is not None else p.overrides()
+            resolve(tuned.parse_train_args(args))
         except ConfigError as exc:
             raise SweepError(f"run {p.name}: {exc}") from None
 
