@@ -280,6 +280,15 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
     return trainer, history
 
 
+def run_args(args: Sequence[str], callbacks: list[Callable] | None = None, say: Callable[[str], None] = _say):
+    """:func:`run` from ``seqmarl train``'s ``key=value`` arguments, ``config=NAME`` and the output keys
+    (``progress=``, ``log_every_s=``, ``logger=``; :func:`split_output_overrides`) included."""
+    from seqmarl import tuned
+
+    overrides, output = split_output_overrides(args)
+    return tuned.run_with_config(overrides, lambda cfg: run(cfg, callbacks=callbacks, say=say, output=output))
+
+
 def top_level_help(output_keys: bool = False) -> str:
     """The algorithms, the environments and every top-level key with its default (``train/validate --help``);
     ``output_keys``: also ``seqmarl train``'s progress modes, ``log_every_s`` and ``logger`` (:class:`OutputOptions`)."""
@@ -386,11 +395,7 @@ def _main(ns: argparse.Namespace) -> int:
     if any(a.strip() == "config=list" for a in ns.overrides):  # the tuned configs (seqmarl configs)
         tuned.print_list()
         return 0
-    def job() -> Any:
-        overrides, output = split_output_overrides(ns.overrides)
-        return tuned.run_with_config(overrides, lambda cfg: run(cfg, output=output))
-
-    code = run_guarded(job, console)
+    code = run_guarded(lambda: run_args(ns.overrides), console)
     if isinstance(code, int):
         return code
     trainer, history = code

@@ -456,4 +456,10 @@ def test_wandb_logger_runs_offline_in_the_run_dir(tmp_path: Path, monkeypatch: p
     assert [step for _, step in logged] == [r["env_steps"] for r in rows]
     assert [data["episode_return"] for data, _ in logged] == [r["episode_return"] for r in rows]
     files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(files) == 1 and b"episode_return" in files[0].read_bytes()
+    assert len(files) == 1
+    import time
+
+    deadline = time.monotonic() + 30  # wandb's service may still be writing the file after finish()
+    while b"episode_return" not in files[0].read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert b"episode_return" in files[0].read_bytes()
