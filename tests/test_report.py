@@ -155,13 +155,14 @@ def test_probability_of_improvement_is_of_x_over_y() -> None:
 
 
 def test_learning_curve_is_the_iqm_over_runs_at_each_grid_step() -> None:
-    runs = [run([0, 10, 30], [0.0, 4.0 * i, 8.0 * i], seed=i) for i in range(4)]
+    runs = [run([0, 10, 30], [0.0, 4.0 * c, 8.0 * c], seed=i) for i, c in enumerate([0, 1, 2, 10])]
     rep = build_report(runs, "episode_return", points=50, reps=20)
     c = rep["curves"]["e"]
     assert c["steps"] == [0.0, 15.0, 30.0]  # G = min(50, 3 logged points)
-    # at step 15 run i is at 4i + (5/20) 4i = 5i: 0, 5, 10, 15 -> IQM = mean of the middle two = 7.5;
-    # at 30: 0, 8, 16, 24 -> 12
+    # at step 15 run c is at 4c + (5/20) 4c = 5c: 0, 5, 10, 50 -> IQM = mean of the middle two = 7.5 (mean 16.25);
+    # at 30: 0, 8, 16, 80 -> 12
     assert c["a"]["iqm"] == pytest.approx([0.0, 7.5, 12.0])
+    assert all(lo <= m <= hi for lo, m, hi in zip(c["a"]["ci_low"], c["a"]["iqm"], c["a"]["ci_high"]))
 
 
 def test_marl_eval_layout() -> None:
