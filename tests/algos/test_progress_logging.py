@@ -409,6 +409,8 @@ def test_mlflow_logger_records_the_rows_and_a_resume_replays_them(tmp_path: Path
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "unset")  # recorded, so the logger's setdefault is undone after
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
     first = _trainer(tmp_path, total=24, checkpoint_interval=2, loggers="mlflow")
     first.train()  # 3 updates, checkpoint at 2: the resume drops row 3
     resumed = _trainer(tmp_path, total=32, loggers="mlflow")
@@ -427,10 +429,14 @@ def test_mlflow_logger_records_the_rows_and_a_resume_replays_them(tmp_path: Path
     first_history = client.get_metric_history(runs[0].info.run_id, "episode_return")
     assert sorted(m.step for m in first_history) == [8, 16, 24]
     assert runs[-1].data.params["algo"] == "happo" and runs[-1].data.params["algo.hidden"] == "(8, 8)"
+    assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"  # set for the default file store (MLflow 3)
 
 
 @pytest.mark.skipif(not _importable("wandb"), reason="wandb is not installed (pip install 'seqmarl[wandb]')")
-def test_wandb_logger_runs_offline_in_the_run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wandb_logger_runs_offline_in_the_run_dir_and_a_resume_replays(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
     import wandb
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -440,26 +446,33 @@ def test_wandb_logger_runs_offline_in_the_run_dir(tmp_path: Path, monkeypatch: p
 
     def spy_init(**kwargs):
         inits.append(kwargs)
+        logged.append([])
         run = real_init(**kwargs)
-        real_log = run.log
-        monkeypatch.setattr(run, "log", lambda data, step=None: (logged.append((dict(data), step)),
+        real_log, mine = run.log, logged[-1]
+        monkeypatch.setattr(run, "log", lambda data, step=None: (mine.append((dict(data), step)),
                                                                  real_log(data, step=step))[1])
         return run
 
     monkeypatch.setattr(wandb, "init", spy_init)
-    trainer = _trainer(tmp_path, total=24, loggers="wandb")
-    trainer.train()
+    _trainer(tmp_path, total=24, checkpoint_interval=2, loggers="wandb").train()  # 3 rows; checkpoint at 2
+    first_rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    resumed = _trainer(tmp_path, total=32, loggers="wandb")
+    resumed.load_checkpoint(tmp_path)
+    resumed.adopt_logs()
+    resumed.train()
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert len(inits) == 1
-    assert inits[0]["mode"] == "offline" and inits[0]["name"] == tmp_path.name and inits[0]["project"] == "seqmarl"
-    assert inits[0]["dir"] == str(tmp_path) and inits[0]["config"]["algo"] == "happo"
-    assert [step for _, step in logged] == [r["env_steps"] for r in rows]
-    assert [data["episode_return"] for data, _ in logged] == [r["episode_return"] for r in rows]
+    assert len(inits) == 2
+    for init in inits:
+        assert init["mode"] == "offline" and init["name"] == tmp_path.name and init["project"] == "seqmarl"
+        assert init["dir"] == str(tmp_path) and init["config"]["algo"] == "happo"
+    assert [(d["episode_return"], step) for d, step in logged[0]] == \
+        [(r["episode_return"], r["env_steps"]) for r in first_rows]
+    # the resumed run's W&B run: the kept rows (1, 2) replayed, then the recomputed 3 and the new 4
+    assert [(d["episode_return"], step) for d, step in logged[1]] == [(r["episode_return"], r["env_steps"]) for r in rows]
+    assert [step for _, step in logged[1]] == [8, 16, 24, 32]
     files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(files) == 1
-    import time
-
-    deadline = time.monotonic() + 30  # wandb's service may still be writing the file after finish()
-    while b"episode_return" not in files[0].read_bytes() and time.monotonic() < deadline:
+    assert len(files) == 2
+    deadline = time.monotonic() + 30  # wandb's service may still be writing the files after finish()
+    while not all(b"episode_return" in f.read_bytes() for f in files) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert b"episode_return" in files[0].read_bytes()
+    assert all(b"episode_return" in f.read_bytes() for f in files)
