@@ -421,8 +421,12 @@ class MultiAgentEnv(ABC):
     clip_actions: bool = False
 
     def _clip_to_box(self, actions: torch.Tensor) -> torch.Tensor:
-        low, high = self._act_low.to(actions.dtype), self._act_high.to(actions.dtype)
-        return torch.where(torch.isnan(actions), actions, torch.minimum(torch.maximum(actions, low), high))
+        """``min(max(actions, low), high)`` elementwise (padding dims have infinite bounds); ``torch.clamp``
+        propagates NaN, so a NaN action stays NaN and is refused by the check."""
+        low, high = self._act_low, self._act_high
+        if actions.dtype != low.dtype:
+            low, high = low.to(actions.dtype), high.to(actions.dtype)
+        return torch.clamp(actions, low, high)
 
     def _coerce(self, actions: torch.Tensor) -> torch.Tensor:
         if self._spec.is_discrete:
@@ -435,9 +439,10 @@ class MultiAgentEnv(ABC):
         it as int64 (discrete) or float32 (continuous). Raises ``TypeError``/``ValueError`` naming ``actions``.
         With :attr:`clip_actions`, well-formed continuous actions are first clipped into the box."""
         spec = self._spec
-        if (self.clip_actions and not spec.is_discrete and isinstance(actions, torch.Tensor)
-                and actions.is_floating_point() and actions.device == self._device
-                and tuple(actions.shape) == (self.num_envs, spec.n_agents, self._act_dim)):
+        clipped = (self.clip_actions and not spec.is_discrete and isinstance(actions, torch.Tensor)
+                   and actions.is_floating_point() and actions.device == self._device
+                   and tuple(actions.shape) == (self.num_envs, spec.n_agents, self._act_dim))
+        if clipped:
             actions = self._clip_to_box(actions)
         if not isinstance(actions, torch.Tensor):
             raise TypeError(f"actions must be a torch.Tensor, got {type(actions).__name__}")
@@ -476,9 +481,14 @@ class MultiAgentEnv(ABC):
             if tuple(actions.shape) != (b, n, d):
                 raise ValueError(f"actions must have shape [num_envs, n_agents, act_dim] = {(b, n, d)}, got {tuple(actions.shape)}")
             actions = actions.to(torch.float32)
-            finite = torch.isfinite(actions)
-            inside = (actions >= self._act_low) & (actions <= self._act_high)
-            if not bool(((finite & inside) | self._act_padding).all()):  # one host synchronisation for both checks
+            if clipped:  # inside the box already unless NaN (or infinite where a bound is): finiteness suffices
+                ok = bool((torch.isfinite(actions) | self._act_padding).all())
+            else:  # one host synchronisation for both checks
+                ok = bool(((torch.isfinite(actions) & (actions >= self._act_low) & (actions <= self._act_high))
+                           | self._act_padding).all())
+            if not ok:
+                finite = torch.isfinite(actions)
+                inside = (actions >= self._act_low) & (actions <= self._act_high)
                 real = self._act_real.expand(b, n, d)
                 bad = real & ~finite
                 if bool(bad.any()):
