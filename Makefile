@@ -14,7 +14,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,mpe,vmas,mujoco,smax,ray,report]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,mpe,vmas,mujoco,smax,ray,report,wandb,mlflow]"
 	touch $@
 
 install: $(VENV)/.installed
