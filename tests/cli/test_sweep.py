@@ -200,6 +200,8 @@ def test_local_sweep_retries_from_the_checkpoint_then_skips(tmp_path: Path, monk
     captured = capsys.readouterr()
     assert "4 skipped" in captured.out and "4 already finished, 0 to run" in captured.err  # no worker started
     assert [(r / "attempts.jsonl").read_text() for r in runs] == before
+    assert main(["sweep", "--out", str(out)]) == 0  # no grid: the manifest's grid
+    assert "4 skipped" in capsys.readouterr().out
     # an interrupted run (no done.json) is continued with resume=, the finished ones are skipped
     (runs[0] / "done.json").unlink()
     results = run_sweep(parse_grid(argv[5:]), out, workers=1, say=lambda t: None)
