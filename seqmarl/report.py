@@ -44,12 +44,13 @@ Outputs in ``--out`` (default ``SWEEP_DIR/report``): ``report.md``, ``report.jso
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -251,6 +252,19 @@ def _aggregates(per_env: bool = False) -> dict[str, Callable[[np.ndarray], np.nd
             "median": median}
 
 
+@contextlib.contextmanager
+def _global_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG for the block and restore its state after. rliable's stratified bootstrap draws
+    its resampling indices with ``np.random.choice`` (the global RNG), so its ``random_state`` argument alone
+    does not make the confidence intervals reproducible."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def _iqm_per_step(scores: np.ndarray) -> np.ndarray:
     """rliable's IQM (``scipy.stats.trim_mean(x, 0.25)`` over runs and tasks) at every step of a
     ``runs x tasks x steps`` array, in one vectorised call (the bootstrap calls it ``--reps`` times)."""
@@ -264,7 +278,7 @@ def interval_estimates(score_dict: dict[str, np.ndarray], func: Callable, reps: 
     import warnings
 
     rly, _ = _rliable()
-    with warnings.catch_warnings():  # arch 7 warns that rliable's random_state keyword is deprecated
+    with warnings.catch_warnings(), _global_seed(seed):  # arch 7 warns that random_state is deprecated
         warnings.simplefilter("ignore", FutureWarning)
         points, cis = rly.get_interval_estimates(score_dict, func, reps=reps, confidence_interval_size=CI,
                                                  random_state=np.random.RandomState(seed))
@@ -347,9 +361,8 @@ def build_report(runs: list[Run], metric: str, normalise_items: Sequence[str] | 
         taus = np.linspace(0.0, 1.0, 51)
         import warnings
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _global_seed(seed):
             warnings.simplefilter("ignore", FutureWarning)
-            np.random.seed(seed)  # create_performance_profile takes no random_state (its CI band may vary; the profile is exact)
             prof, prof_ci = rly.create_performance_profile(matrices, taus, reps=reps)
         profile = {"taus": taus.tolist(), **{lab: {"profile": np.asarray(prof[lab]).tolist(),
                                                     "ci_low": np.asarray(prof_ci[lab])[0].tolist(),

@@ -231,3 +231,18 @@ def test_write_report_returns_what_it_wrote(tmp_path: Path) -> None:
     rep = write_report(tmp_path, reps=5)
     saved = json.loads((Path(rep["out"]) / "report.json").read_text())
     assert saved["final"] == rep["final"]
+
+
+def test_confidence_intervals_are_reproducible_whatever_the_global_rng_state() -> None:
+    """rliable resamples with numpy's global RNG; the report seeds it (--seed) and restores it."""
+    runs = [run([1, 2], [0.0, v], seed=i) for i, v in enumerate([1.0, 2.0, 5.0, 3.0, 9.0])]
+    runs += [run([1, 2], [0.0, v], label="b", seed=i) for i, v in enumerate([2.0, 2.5, 4.0, 1.0, 6.0])]
+    reports = []
+    for outer in (1, 2):
+        np.random.seed(outer)
+        reports.append(build_report(runs, "episode_return", reps=50, seed=0))
+        after = np.random.random()
+        np.random.seed(outer)
+        assert after == np.random.random()  # the caller's RNG state is restored
+    for key in ("final", "curves", "aggregate", "probability_of_improvement", "performance_profile"):
+        assert reports[0][key] == reports[1][key], key
