@@ -77,6 +77,7 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
             js.append(float(report.final_return))
             hs.append(float(report.entropies[-1]))
+            print(f"  {key} seed {seed}: J {js[-1]:.4f}, joint entropy {hs[-1]:.3f}, {times[-1]:.0f} s", flush=True)
         passed = [j >= J_MIN and h >= ENTROPY_MIN for j, h in zip(js, hs)]
         row = {"variant_key": key, "variant": label, "algo": algo,
                "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
