@@ -517,9 +517,9 @@ def test_gaussian_game_ar_mappo_learns_a_correlated_joint_policy(seed: int) -> N
 
 
 def test_cli_trains_ar_mappo_on_the_continuous_game_and_resumes(tmp_path) -> None:  # noqa: ANN001
-    """``seqmarl train algo=ar_mappo env=gaussian/a1a2`` writes a checkpoint and resumes from it; the stored
-    actions are [B, 2, 1] floats (checked through the checkpoint's Gaussian head); ``seqmarl validate`` refuses a
-    non-tabular env with exit code 2 (its oracle needs a matrix game)."""
+    """``seqmarl train algo=ar_mappo env=gaussian/a1a2`` writes a checkpoint (whose actor has the Gaussian head's
+    std parameter) and resumes from it to 128 env steps with finite returns; ``seqmarl validate`` refuses a
+    non-tabular env with exit code 2 (its exact oracle needs a matrix game)."""
     import json
 
     from seqmarl.cli import main
