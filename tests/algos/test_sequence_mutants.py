@@ -3,3 +3,70 @@ actor, TAD's coordinators and TAD-PPO): each names the mutant it kills and check
 computation."""
 
 from __future__ import annotations
+
+import pytest
+import torch
+
+from seqmarl.algos import make_agent
+from seqmarl.algos.core.joint_policy import random_orders
+from seqmarl.algos.core.mat_policy import MultiAgentTransformer
+from seqmarl.algos.core.tad import distillation_loss
+from seqmarl.algos.tad_ppo import final_distill
+from seqmarl.envs import make
+
+
+def _mat_inputs(batch: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(batch, 3, 4, generator=g)
+    avail = torch.rand(batch, 3, 4, generator=g) < 0.6
+    avail[..., 0] = True
+    return obs, avail, random_orders(batch, 3, g)
+
+
+def test_mat_entropy_uses_the_action_mask() -> None:
+    """Kills ``MultiAgentTransformer.entropy`` passing ``avail=None`` (mat_policy ``entropy__mutmut_4``): the
+    conditional entropies equal those of the masked conditionals ``distribution(obs, actions, avail, order)``
+    — computed here by hand as ``-sum_a p log p`` over the available actions — and differ from the unmasked ones."""
+    torch.manual_seed(0)
+    policy = MultiAgentTransformer(3, 4, 4, n_embd=16, n_head=2, n_block=1, out_gain=1.0, agent_id=True)
+    obs, avail, order = _mat_inputs()
+    with torch.no_grad():
+        actions, _ = policy.sample(obs, avail, order=order)
+        entropy = policy.entropy(obs, avail, order=order, actions=actions)
+        probs = policy.distribution(obs, actions, avail, order).probs.double()
+        by_hand = -(probs * torch.where(probs > 0, probs.log(), torch.zeros_like(probs))).sum(-1)
+        unmasked = policy.entropy(obs, None, order=order, actions=actions)
+    assert float((probs[~avail]).abs().max()) == 0.0
+    assert float((entropy.double() - by_hand).abs().max()) <= 1e-5
+    assert float((unmasked.double() - by_hand).abs().max()) > 1e-2
+
+
+def test_final_distill_runs_fresh_adam_steps_on_the_configured_loss() -> None:
+    """Kills mutants of ``tad_ppo.final_distill`` (no non-slow test called it): ``epochs=0`` leaves the students
+    unchanged and returns the current distillation loss (recomputed with ``distillation_loss``, same teacher
+    samples drawn with the agent's generator); 40 epochs at least halve it, leave the teacher untouched and return the loss
+    of the updated students; a non-TAD agent is refused by name."""
+    env = make("matrix/climbing", num_envs=64, seed=0)
+    kw = dict(hidden=(16, 16), distill_loss="soft", gain=1.0)  # gain 1: teacher and students start apart
+    agent = make_agent("tad_ppo", env.spec, seed=0, **kw)
+    step = env.reset(seed=0)
+    students = [p.detach().clone() for p in agent.students.parameters()]
+    teacher = [p.detach().clone() for p in agent.actors.parameters()]
+    state = agent.generator.get_state()
+    out0 = final_distill(agent, step.obs, step.avail_actions, epochs=0)
+    assert all(torch.equal(p, q) for p, q in zip(agent.students.parameters(), students))
+    agent.generator.set_state(state)
+    with torch.no_grad():
+        actions, _ = agent.actors.sample(step.obs, step.avail_actions, generator=agent.generator)
+        before = float(distillation_loss(agent.students, agent.actors, step.obs, actions, step.avail_actions,
+                                         kind="soft", keep=agent.config.distill_keep))
+    assert abs(out0["distill_loss"] - before) <= 1e-6
+    agent.generator.set_state(state)
+    out = final_distill(agent, step.obs, step.avail_actions, epochs=40)
+    with torch.no_grad():
+        after = float(distillation_loss(agent.students, agent.actors, step.obs, actions, step.avail_actions,
+                                        kind="soft", keep=agent.config.distill_keep))
+    assert abs(out["distill_loss"] - after) <= 1e-6 and after < 0.5 * before, (before, after)
+    assert all(torch.equal(p, q) for p, q in zip(agent.actors.parameters(), teacher))
+    with pytest.raises(ValueError, match="TAD-PPO agent"):
+        final_distill(make_agent("mappo", env.spec, seed=0), step.obs, step.avail_actions, epochs=1)
