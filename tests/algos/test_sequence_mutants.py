@@ -70,3 +70,42 @@ def test_final_distill_runs_fresh_adam_steps_on_the_configured_loss() -> None:
     assert all(torch.equal(p, q) for p, q in zip(agent.actors.parameters(), teacher))
     with pytest.raises(ValueError, match="TAD-PPO agent"):
         final_distill(make_agent("mappo", env.spec, seed=0), step.obs, step.avail_actions, epochs=1)
+
+
+def test_mat_refuses_integer_observations_by_name() -> None:
+    """Kills ``MATEncoder.check_obs`` with ``floating=False`` (``check_obs__mutmut_11``): integer observations are
+    refused with a TypeError naming ``obs`` instead of entering the encoder."""
+    policy = MultiAgentTransformer(3, 4, 4, n_embd=16, n_head=2, n_block=1)
+    with pytest.raises(TypeError, match="obs must be a floating-point tensor"):
+        policy.sample(torch.zeros(2, 3, 4, dtype=torch.int64))
+
+
+def test_a_float64_continuous_mat_is_float64_throughout() -> None:
+    """Kills the ``log_std`` parameter losing its ``dtype`` (``MultiAgentTransformer.__init__`` mutmut_183): with
+    ``dtype=torch.float64`` every parameter (the Gaussian head's log std included) is float64, and sampling gives
+    float64 actions and log-probs."""
+    from seqmarl.algos.core.networks import BoxSpace
+
+    policy = MultiAgentTransformer(2, 3, [BoxSpace(2), BoxSpace(1)], n_embd=16, n_head=2, n_block=1,
+                                   dtype=torch.float64)
+    assert {p.dtype for p in policy.parameters()} == {torch.float64}
+    actions, log_probs = policy.sample(torch.randn(5, 2, 3, dtype=torch.float64))
+    assert actions.dtype == torch.float64 and log_probs.dtype == torch.float64
+
+
+def test_tad_clip_fraction_is_zero_at_the_first_step() -> None:
+    """Kills ``substep_clip`` starting its clip-fraction sum at 1 (``substep_clip__mutmut_13``): with one epoch and
+    one minibatch the only optimiser step sees the behaviour policy itself, every sub-step ratio is exactly 1, so
+    the reported clip fraction is exactly 0 (and the entropy statistic is the mean conditional entropy, in
+    ``(0, log 3]`` on climbing)."""
+    import math
+
+    from seqmarl.algos.trainer import Trainer, TrainerConfig
+
+    env = make("matrix/climbing", num_envs=32, seed=0)
+    agent = make_agent("tad_ppo", env.spec, seed=0, hidden=(16, 16), ppo_epoch=1, distill_epochs=1)
+    buffer = Trainer(env, agent, TrainerConfig(total_steps=32, rollout_length=1, progress=False,
+                                               tensorboard=False), seed=0).collect()
+    metrics = agent.update(buffer)
+    assert metrics["clip_fraction"] == 0.0, metrics
+    assert 0.0 < metrics["entropy"] <= math.log(3) + 1e-6, metrics
