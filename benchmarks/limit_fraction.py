@@ -239,6 +239,7 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
         "raw_env_sps": raw_sps, "env_seconds_per_step": t_env, "update_seconds_per_step_at_gemm": t_upd,
         "limit_sps": limit, "serial_limit_sps": serial_limit_steps_per_second(t_env, t_upd), "measured_sps": measured,
         "fraction": fraction_of_limit(measured, limit),
+        "serial_fraction": fraction_of_limit(measured, serial_limit_steps_per_second(t_env, t_upd)),
         "measured_collect_seconds_per_step": collect_s / (iterations * steps_per_update),
         "measured_update_seconds_per_step": (seconds - collect_s) / (iterations * steps_per_update),
         "update_wall_seconds": update_wall, "update_gflops_achieved": flops / update_wall / 1e9,
@@ -248,14 +249,14 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| algo | env | B×T | W | measured steps/s | env floor steps/s | update floor steps/s (GFLOP/update @ GFLOP/s) "
-             "| limit | fraction | collect / update ms per 1k steps |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| limit | fraction | fraction of serial limit | collect / update ms per 1k steps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['algo']} | {r['case'].split(':')[1]} | {r['num_envs']}×{r['rollout_length']} | {r['workers']} "
             f"| {r['measured_sps']:,.0f} | {r['raw_env_sps']:,.0f} | {1 / r['update_seconds_per_step_at_gemm']:,.0f} "
             f"({r['update_flops'] / 1e9:.2f} @ {r['gemm_gflops_shapes' if r['gemm_mode'] == 'shapes' else 'gemm_gflops_square_1024']:.1f}) "
-            f"| {r['limit_sps']:,.0f} | {r['fraction']:.0%} "
+            f"| {r['limit_sps']:,.0f} | {r['fraction']:.0%} | {r['serial_fraction']:.0%} "
             f"| {1e6 * r['measured_collect_seconds_per_step']:.0f} / {1e6 * r['measured_update_seconds_per_step']:.0f} |")
     return "\n".join(lines)
 
