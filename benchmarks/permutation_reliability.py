@@ -41,6 +41,8 @@ VARIANTS: dict[str, tuple[str, str, dict, int]] = {
     "mat_random": ("MAT, random order + id (lr 5e-3)", "mat", {**MAT, **RANDOM}, 60),
     "mat_random_lr2e-3": ("MAT, random order + id, lr 2e-3", "mat", {**MAT, **RANDOM, "lr": 2e-3}, 60),
     "mat_random_lr3e-3_80": ("MAT, random order + id, lr 3e-3, 80 updates", "mat", {**MAT, **RANDOM, "lr": 3e-3}, 80),
+    "mat_random_lr3e-3_100": ("MAT, random order + id, lr 3e-3, 100 updates", "mat", {**MAT, **RANDOM, "lr": 3e-3},
+                              100),
     "mat_random_ent0.03": ("MAT, random order + id, entropy 0.03", "mat", {**MAT, **RANDOM, "entropy_coef": 0.03}, 60),
     "mat_fixed": ("MAT, fixed order", "mat", MAT, 60),
     "mat_random_ablation": ("ablation: MAT random order + id, previous actions hidden", "mat",
@@ -82,7 +84,8 @@ def main() -> None:
         passed = [j >= J_MIN and h >= ENTROPY_MIN for j, h in zip(js, hs)]
         row = {"variant_key": key, "variant": label, "algo": algo,
                "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
-               "updates": updates, "num_envs": 128, "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "final_J": js, "joint_entropy": hs,
+               "updates": updates, "num_envs": 128, "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
+               "final_J": js, "joint_entropy": hs,
                "passed": passed, "seeds_passing": sum(passed), "seconds_per_run": sum(times) / len(times)}
         rows.append(row)
         print(f"| {label} | {updates} | {sum(passed)}/{args.seeds} | {', '.join(f'{j:.3f}' for j in js)} | "

@@ -109,3 +109,48 @@ def test_tad_clip_fraction_is_zero_at_the_first_step() -> None:
     metrics = agent.update(buffer)
     assert metrics["clip_fraction"] == 0.0, metrics
     assert 0.0 < metrics["entropy"] <= math.log(3) + 1e-6, metrics
+
+
+def _tad_agent_and_inputs(batch: int = 64):
+    env = make("matrix/climbing", num_envs=4, seed=0)
+    agent = make_agent("tad_ppo", env.spec, seed=0, hidden=(16, 16), gain=1.0)
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(batch, env.spec.n_agents, env.spec.obs_dim, generator=g)
+    avail = torch.rand(batch, env.spec.n_agents, 3, generator=g) < 0.6
+    avail[..., 0] = True
+    with torch.no_grad():
+        actions, _ = agent.actors.sample(obs, avail, generator=g)
+    return agent, obs, avail, actions
+
+
+def test_greedy_distillation_renormalises_the_students_over_available_actions() -> None:
+    """Kills ``distillation_loss`` dropping the mask from the students' log-probs of the greedy targets
+    (``distillation_loss__mutmut_59``): the greedy loss is ``-(1/m) sum_b sum_i log q^i_avail(g^i_b)`` with the
+    students' conditionals renormalised over the available actions, ``log q_avail(a) = log q(a) - log sum_{a'
+    available} q(a')`` (computed here from the unmasked probabilities), not the unmasked ``log q(a)``."""
+    from seqmarl.algos.core.tad import greedy_targets
+
+    agent, obs, avail, actions = _tad_agent_and_inputs()
+    with torch.no_grad():
+        loss = float(distillation_loss(agent.students, agent.actors, obs, actions, avail, kind="greedy"))
+        targets = greedy_targets(agent.students, agent.actors, obs, avail)
+        masked, unmasked = 0.0, 0.0
+        for i in range(agent.spec.n_agents):
+            q = agent.students.distribution_agent(i, obs[:, i], None).probs.double()  # [m, 3], no mask
+            q_t = q.gather(-1, targets[:, i:i + 1]).squeeze(-1)
+            masked -= float((q_t.log() - (q * avail[:, i]).sum(-1).log()).mean())
+            unmasked -= float(q_t.log().mean())
+    assert bool(avail.gather(-1, targets.unsqueeze(-1)).all())  # the targets are available actions
+    assert abs(loss - masked) <= 1e-5 and abs(loss - unmasked) > 1e-3, (loss, masked, unmasked)
+
+
+def test_soft_distillation_without_a_mask_is_the_all_available_loss() -> None:
+    """Kills the soft loss indexing a missing mask (``distillation_loss__mutmut_92``): ``avail=None`` gives the
+    same loss as an all-True mask (for every kind)."""
+    agent, obs, _, actions = _tad_agent_and_inputs()
+    everything = torch.ones(obs.shape[0], agent.spec.n_agents, 3, dtype=torch.bool)
+    with torch.no_grad():
+        for kind in ("soft", "hard", "greedy"):
+            a = float(distillation_loss(agent.students, agent.actors, obs, actions, None, kind=kind))
+            b = float(distillation_loss(agent.students, agent.actors, obs, actions, everything, kind=kind))
+            assert abs(a - b) <= 1e-6, (kind, a, b)
