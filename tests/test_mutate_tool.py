@@ -44,7 +44,8 @@ def test_wilson_interval_brackets_the_proportion() -> None:
 
 
 @pytest.mark.parametrize("argv, word", [(["nosuch"], "unknown area"), (["algos", "--sample", "-1"], "--sample"),
-                                        (["algos", "--max-children", "0"], "--max-children")])
+                                        (["algos", "--max-children", "0"], "--max-children"),
+                                        (["sequence", "--only", "tests/algos/test_mat.py"], "--only needs --recheck")])
 def test_bad_arguments_exit_2_naming_them(argv, word, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         mutate.main(argv)

@@ -241,13 +241,15 @@ def baseline_failures(stdout: str) -> tuple[list[str], set[str]]:
     return failed, broken
 
 
-def recheck(area: str, workdir: Path, python: str) -> dict[str, int]:
+def recheck(area: str, workdir: Path, python: str, only: list[str] | None = None) -> dict[str, int]:
     """Re-test the survivors of the last run with today's tests, against the same mutated snapshot.
 
     The snapshot's mutants stay as they were (same names, same code); the test files changed since the run are
     copied into it. Each survivor is re-run on the changed tests only (``MUTANT_UNDER_TEST`` switches the mutant
     on): the unchanged ones already passed on this very mutant. Changed tests that fail on the un-mutated snapshot (they test
-    code written after it) are deselected first, so they cannot count as kills. Writes ``recheck.json``."""
+    code written after it) are deselected first, so they cannot count as kills. ``only`` (``--only``) keeps just
+    those changed files: the survivors' own test file, when the other changed files are long learning tests that
+    cannot kill them. Writes ``recheck.json``."""
     mutants = workdir / "mutants"
     codes = collect(workdir)
     sample_file = workdir / "sample.json"
@@ -255,6 +257,8 @@ def recheck(area: str, workdir: Path, python: str) -> dict[str, int]:
     survivors = [n for n in names if codes.get(n) in SURVIVED]
     roots = tuple(a.split("::")[0] for a in AREAS[area]["tests"] if a.startswith("tests"))
     changed = [c for c in _changed_tests(workdir) if c.startswith(roots)]
+    if only is not None:  # --only: re-test with these changed files alone (e.g. the file written for the survivors)
+        changed = [c for c in changed if c in only]
     for rel in changed:
         (mutants / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, mutants / rel)
@@ -345,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="re-read an earlier run's results")
     parser.add_argument("--recheck", action="store_true",
                         help="re-test the last run's survivors with today's tests (same mutated snapshot)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="TEST_FILE",
+                        help="with --recheck: re-test with these changed test files only (paths like tests/algos/x.py)")
     parser.add_argument("--sample", type=int, default=0, help="test a random sample of this many mutants (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     args = parser.parse_args(argv)
@@ -352,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sample must be >= 0 (0 = every mutant), got {args.sample}")
     if args.max_children < 1:
         parser.error(f"--max-children must be >= 1, got {args.max_children}")
+    if args.only is not None and not args.recheck:
+        parser.error("--only needs --recheck (it selects the changed test files a recheck runs)")
     unknown = [a for a in args.areas if a not in AREAS]
     if unknown:
         parser.error(f"unknown area(s) {unknown}; choose from {list(AREAS)}")
@@ -364,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.recheck:
             if area == "verify":
                 parser.error("--recheck re-runs tests; the verify area's test is the checks themselves: rerun it")
-            recheck(area, workdir, python)
+            recheck(area, workdir, python, args.only)
             if sample_file.exists():
                 sample = json.loads(sample_file.read_text())
         elif not args.report_only:
