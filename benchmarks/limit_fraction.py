@@ -26,7 +26,8 @@ threads:
 * **measured** ``R``: a real short training with the case's configuration (``seqmarl.train.build``: one warm-up
   update, then ``--iterations`` timed collect + update iterations): ``R = iterations * S / seconds``; its split
   into collection and update seconds per env step is recorded.
-* **fraction** ``R / L`` (target >= 0.5 for MAPPO/HAPPO on HalfCheetah 6x1 and SMAX 3m).
+* **fraction** ``R / L`` (target >= 0.5 for MAPPO/HAPPO on HalfCheetah 6x1 and SMAX 3m); ``serial_fraction``
+  ``R * (t_env + t_upd)`` against the serial limit.
 
 Cases (``--cases``, ``algo:env`` pairs): MAPPO and HAPPO on ``mamujoco/HalfCheetah-6x1`` (``preset=harl``, HARL's
 full-state + agent-id observation ``env.obs=state+id``: ``B = 20``, ``T = 200``) and on ``smax/3m``
