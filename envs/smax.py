@@ -111,6 +111,21 @@ def _to_torch(x: Any, device: torch.device) -> torch.Tensor:
     return t if device.type == "cpu" else t.to(device)
 
 
+_LINE = 16  # float32 entries in 64 bytes
+
+
+def _pad_to_line(x: Any) -> Any:
+    """``x`` ``[B, w]`` zero-padded on the right to a multiple of 16 columns (64 bytes of float32). Every field of
+    the step's float array then starts at the same offset modulo 64 bytes in its row, so the final state and the
+    next state of a row are laid out alike: CPU matrix kernels (MKL/oneDNN) may round differently for differently
+    aligned inputs, and the trainer reuses the critic's value of the final state as that of the next state where
+    they are equal (``Trainer._collect_feedforward``), which must match the plain loop bit for bit."""
+    import jax.numpy as jnp
+
+    extra = (-x.shape[1]) % _LINE
+    return jnp.pad(x, ((0, 0), (0, extra))) if extra else x
+
+
 class _Compiled:
     """The package environment and the jitted, vmapped reset/step/observe of ``B`` copies. Shared by every
     :class:`SMAXEnv` with the same arguments (:func:`_compiled`), so evaluation envs and tests compile once."""
@@ -175,14 +190,18 @@ class _Compiled:
             :meth:`unpack` cuts them into views)."""
             keys = jax.random.split(root, B + 1)
             state, final, nxt, reward, done, terminated, won = jax.vmap(step_one)(keys[1:], state, actions)
-            floats = jnp.concatenate([final["obs"].reshape(B, -1), final["state"], nxt["obs"].reshape(B, -1),
-                                      nxt["state"], reward[:, None]], axis=1)
+            floats = jnp.concatenate([_pad_to_line(x) for x in (final["obs"].reshape(B, -1), final["state"],
+                                                                 nxt["obs"].reshape(B, -1), nxt["state"],
+                                                                 reward[:, None])], axis=1)
             bools = jnp.concatenate([final["avail"].reshape(B, -1), final["active"], nxt["avail"].reshape(B, -1),
                                      nxt["active"], done[:, None], terminated[:, None], won[:, None]], axis=1)
             return keys[0], state, floats, bools
 
         n_actions = int(penv.action_spaces[agents[0]].n)
-        self.float_split = [n_allies * int(penv.obs_size), int(penv.state_size)] * 2 + [1]
+        # each float field starts on a 64-byte line of its row (see _pad_to_line): (start, width) per field
+        widths = [n_allies * int(penv.obs_size), int(penv.state_size)] * 2 + [1]
+        starts = np.cumsum([0] + [w + (-w) % _LINE for w in widths[:-1]]).tolist()
+        self.float_fields = list(zip(starts, widths))
         self.bool_split = [n_allies * n_actions, n_allies] * 2 + [1, 1, 1]
         self.shapes = (B, n_allies, int(penv.obs_size), n_actions)
 
@@ -261,7 +280,8 @@ class SMAXEnv(MultiAgentEnv):
     def _unpack(self, floats: Any, bools: Any) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Views of the step's two arrays (layout of ``_Compiled.batched_step``)."""
         b, n, o, a = self._fns.shapes
-        fo, fs, no, ns, rew = torch.split(_to_torch(floats, self.device), self._fns.float_split, dim=1)
+        f = _to_torch(floats, self.device)
+        fo, fs, no, ns, rew = (f[:, a: a + w] for a, w in self._fns.float_fields)
         fa, fact, na, nact, done, term, won = torch.split(_to_torch(bools, self.device), self._fns.bool_split, dim=1)
         final = {"obs": fo.view(b, n, o), "state": fs, "avail": fa.view(b, n, a), "active": fact}
         nxt = {"obs": no.view(b, n, o), "state": ns, "avail": na.view(b, n, a), "active": nact}
