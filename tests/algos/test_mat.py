@@ -357,16 +357,19 @@ def test_mat_with_shared_parameters_solves_xor(n_agents: int) -> None:
 
 @pytest.mark.slow
 def test_permutation_game_keeps_a_high_entropy_optimum() -> None:
-    """permutation(4): MAT with a random order per sample and agent id reaches exact J >= 0.98 with exact joint
-    entropy >= 0.8 log 4! (all 4! orders enumerated; it keeps most of the 24 optimal joint actions). Ablation:
-    the same network with the previous actions hidden is a product policy; J >= 0.98 would force it to be nearly
-    deterministic, and it fails the assertion (30 updates suffice to show it). Seed 0 only: over seeds 0-9 MAT
-    meets this target in 6 of 10 (benchmarks/sequence_table.py, docs/mat.md) — the misses are collapses after
-    J had reached ~0.99, not slow learning; issue 9's every-seed target is NOT met."""
+    """permutation(4): MAT with a random order per sample and agent id, lr 3e-3 (clip 0.05), 100 updates, reaches
+    exact J >= 0.98 with exact joint entropy >= 0.8 log 4! (all 4! orders enumerated; it keeps most of the 24
+    optimal joint actions). Ablation: the same network with the previous actions hidden is a product policy; J >=
+    0.98 would force it to be nearly deterministic, and it fails the assertion (30 updates suffice to show it).
+    Seed 0 only. Over seeds 0-9 (``python benchmarks/permutation_reliability.py --variants mat_random_lr3e-3_100``)
+    this setting meets the target in 8 of 10 (misses: J 0.973 and 0.863, still learning at high entropy); the
+    earlier lr 5e-3 / 60 updates 6 of 10 (benchmarks/results/sequence_table.json; misses were collapses after J
+    had reached ~0.99), lr 3e-3 / 80 updates
+    7 of 10, lr 2e-3 / 60 too slow (seed 0: J 0.967). Slow: about 30-60 s."""
     target = 0.8 * math.log(math.factorial(4))
     kw = dict(env_kwargs={"n_agents": 4}, num_envs=128, seed=0)
-    model = dict(LEARN, ar_order="random", agent_id=True)
-    report = oracle_run("mat", "matrix/permutation", algo_kwargs=model, n_updates=60, **kw)
+    model = dict(LEARN, ar_order="random", agent_id=True, lr=3e-3)
+    report = oracle_run("mat", "matrix/permutation", algo_kwargs=model, n_updates=100, **kw)
     assert report.final_return >= 0.98 and report.entropies[-1] >= target, report.summary()
     ablation = oracle_run("mat", "matrix/permutation", algo_kwargs=dict(model, **ABLATION), n_updates=30, **kw)
     assert not (ablation.final_return >= 0.98 and ablation.entropies[-1] >= target), ablation.summary()
