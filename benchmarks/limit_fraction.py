@@ -249,16 +249,19 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| algo | env | B×T | W | measured steps/s | env floor steps/s | update floor steps/s (GFLOP/update @ GFLOP/s) "
-             "| limit | fraction | fraction of serial limit | collect / update ms per 1k steps |",
+    lines = ["| algo | env | B×T | W | measured steps/s | env floor steps/s "
+             "| update floor steps/s (GFLOP/update @ GFLOP/s) | limit | fraction | fraction of serial limit "
+             "| collect / update ms per 1k steps |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        gemm = r["gemm_gflops_shapes" if r["gemm_mode"] == "shapes" else "gemm_gflops_square_1024"]
         lines.append(
             f"| {r['algo']} | {r['case'].split(':')[1]} | {r['num_envs']}×{r['rollout_length']} | {r['workers']} "
             f"| {r['measured_sps']:,.0f} | {r['raw_env_sps']:,.0f} | {1 / r['update_seconds_per_step_at_gemm']:,.0f} "
-            f"({r['update_flops'] / 1e9:.2f} @ {r['gemm_gflops_shapes' if r['gemm_mode'] == 'shapes' else 'gemm_gflops_square_1024']:.1f}) "
+            f"({r['update_flops'] / 1e9:.2f} @ {gemm:.1f}) "
             f"| {r['limit_sps']:,.0f} | {r['fraction']:.0%} | {r['serial_fraction']:.0%} "
-            f"| {1e6 * r['measured_collect_seconds_per_step']:.0f} / {1e6 * r['measured_update_seconds_per_step']:.0f} |")
+            f"| {1e6 * r['measured_collect_seconds_per_step']:.0f} "
+            f"/ {1e6 * r['measured_update_seconds_per_step']:.0f} |")
     return "\n".join(lines)
 
 

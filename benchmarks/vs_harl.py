@@ -169,7 +169,8 @@ def parse_seqmarl_metrics(path: Path) -> dict[str, Any]:
         seconds += dt
         collect += dt * row["collect_fraction"]
     evals = [r["eval_return_greedy"] for r in rows if "eval_return_greedy" in r]
-    return {"env_steps": prev, "train_seconds": seconds, "train_sps": prev / seconds, "collect_share": collect / seconds,
+    return {"env_steps": prev, "train_seconds": seconds, "train_sps": prev / seconds,
+            "collect_share": collect / seconds,
             "train_return": rows[-1]["episode_return"], "eval_return": evals[-1] if evals else None,
             "eval_return_stochastic": [r["eval_return_stochastic"] for r in rows if "eval_return_stochastic" in r][-1:]}
 
@@ -263,13 +264,14 @@ def _fmt(stat: dict[str, Any], digits: int = 0) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| algo | env | seeds | steps | HARL steps/s | seqmarl steps/s | ratio | wall ratio | CPU ratio | HARL eval return | "
-             "seqmarl eval return | HARL train return | seqmarl train return |",
+    lines = ["| algo | env | seeds | steps | HARL steps/s | seqmarl steps/s | ratio | wall ratio | CPU ratio "
+             "| HARL eval return | seqmarl eval return | HARL train return | seqmarl train return |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["summary"]
-        lines.append(f"| {r['algo']} | {r['env']} | {len(r['seeds'])} | {r['steps']:,} | {_fmt(s['harl']['train_sps'])} "
-                     f"| {_fmt(s['seqmarl']['train_sps'])} | {s['ratio']:.2f} (≥ {s['target_ratio']:g}) | {s['wall_ratio']:.2f} | {s['cpu_ratio']:.2f} "
+        lines.append(f"| {r['algo']} | {r['env']} | {len(r['seeds'])} | {r['steps']:,} "
+                     f"| {_fmt(s['harl']['train_sps'])} | {_fmt(s['seqmarl']['train_sps'])} "
+                     f"| {s['ratio']:.2f} (≥ {s['target_ratio']:g}) | {s['wall_ratio']:.2f} | {s['cpu_ratio']:.2f} "
                      f"| {_fmt(s['harl']['eval_return'], 1)} | {_fmt(s['seqmarl']['eval_return'], 1)} "
                      f"| {_fmt(s['harl']['train_return'], 1)} | {_fmt(s['seqmarl']['train_return'], 1)} |")
     return "\n".join(lines)
@@ -381,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for r in results:
         for t, other in r["harl_other_threads"].items():
-            print(f"{r['algo']} {r['env']}: HARL with --torch_threads {t}: {_fmt(other['summary']['harl']['train_sps'])} "
+            print(f"{r['algo']} {r['env']}: HARL with --torch_threads {t}: "
+                  f"{_fmt(other['summary']['harl']['train_sps'])} "
                   f"steps/s (seqmarl / that = {other['summary']['ratio']:.2f})")
     print(f"wrote {args.out}")
     return 0

@@ -136,10 +136,11 @@ def test_t_quantiles_are_the_tabulated_ones():
         vs.t_quantile_975(0)
 
 
-HARL_LOG = """start running
-Env mamujoco Task HalfCheetah-v2-6x1 Algo happo Exp vs_harl updates 1/2 episodes, total num timesteps 4000/8000, FPS 575.
+_HEAD = "Env mamujoco Task HalfCheetah-v2-6x1 Algo happo Exp vs_harl updates"
+HARL_LOG = f"""start running
+{_HEAD} 1/2 episodes, total num timesteps 4000/8000, FPS 575.
 Average step reward is -0.25.
-Env mamujoco Task HalfCheetah-v2-6x1 Algo happo Exp vs_harl updates 2/2 episodes, total num timesteps 8000/8000, FPS 485.
+{_HEAD} 2/2 episodes, total num timesteps 8000/8000, FPS 485.
 Average step reward is -0.5.
 Some episodes done, average episode reward is -112.09975600671324.
 
