@@ -8,9 +8,13 @@ measured in this script, with the same batch size ``B`` and worker count ``W``:
 * ``raw``: the package stepped directly with uniformly random (available) actions — no seqmarl code at all.
   MaMuJoCo: ``B`` ``mamujoco_v1.parallel_env`` objects stepped in a loop (``W = 0``), or ``W`` processes each
   stepping its ``B / W`` instances independently (no communication: the package's throughput on ``W`` cores, an
-  upper bound); SMAX: ``jax.jit(jax.vmap(env.step))`` with masked random actions drawn in jax, its outputs
-  (observations, world state, reward, done) waited for every step as a learner must; MPE: ``B``
-  ``mpe2`` parallel envs in a loop; VMAS: ``vmas.make_env(num_envs=B)`` stepped with random torch actions.
+  upper bound); the random actions of all instances are one numpy draw per step. It does not call ``state()``
+  (the adapter takes the state from the single-agent step's own observation, at no cost). SMAX:
+  ``jax.jit(jax.vmap(env.step))`` with masked random actions drawn in jax, its outputs (observations, world
+  state, reward, done) waited for every step as a learner must (it computes neither the final observation, state
+  and action masks of the ended battles nor the next step's masks, which the adapter returns); MPE: ``B``
+  ``mpe2`` parallel envs in a loop; VMAS: ``vmas.make_env(num_envs=B)`` stepped with random torch actions
+  (``env.reset_at`` for every ended world, as the adapter).
 * ``collector``: ``seqmarl.envs.make(name, num_envs=B, workers=W)`` driven by ``seqmarl.algos.Trainer.collect``
   with a MAPPO agent (default networks): policy sampling, centralised values of the state and of the final state,
   the rollout buffer — everything of a training iteration except the update.
@@ -20,7 +24,8 @@ and a collector run taken back to back after a warm-up (JIT compilation excluded
 shared machine hits both members of a pair; the rates printed are the medians of the runs (their quotient is
 ``ratio_of_medians`` in the JSON). ``--runs R`` measures every case ``R`` times over (fresh objects, the cases
 interleaved) and reports the medians over the runs, each run's figures kept in the JSON. ``--only SUBSTRING``
-keeps the cases whose ``env B W`` label contains it.
+keeps the cases whose ``env B W`` label contains it. Cases: MaMuJoCo ``B = 8`` with ``W = 0, 1, 2``; SMAX
+``B = 64, 256``; MPE ``B = 32, 128``; VMAS ``B = 64, 256``; GRF ``B = 4`` (where the packages are installed).
 Writes JSON (default ``benchmarks/results/collector_bench.json``) and prints a markdown table.
 """
 
@@ -60,6 +65,9 @@ def _mamujoco_loop(scenario: str, conf: str, k: int, steps: int, seed: int, star
     high)`` cost a third of the loop's time for HalfCheetah-6x1, which would flatter the collector)."""
     from gymnasium_robotics import mamujoco_v1
 
+    from seqmarl.envs.mamujoco import _route_mujoco_warnings
+
+    _route_mujoco_warnings()  # MuJoCo's compiler warnings once per process, not once per instance
     envs_ = [mamujoco_v1.parallel_env(scenario, conf) for _ in range(k)]
     rng = np.random.default_rng(seed)
     for i, e in enumerate(envs_):
@@ -267,7 +275,7 @@ def cases(quick: bool) -> list[tuple[str, dict, Callable[[int, int], Any], int, 
     out = []
     if _available("gymnasium_robotics"):
         for scenario, conf in (("HalfCheetah", "6x1"), ("Ant", "2x4")):
-            for b, w in ((8, 0), (8, 2)):
+            for b, w in ((8, 0), (8, 1), (8, 2)):
                 out.append((f"mamujoco/{scenario}-{conf}", {},
                             (lambda s, c: (lambda b_, w_: RawMaMuJoCo(s, c, b_, w_)))(scenario, conf), b, w,
                             64 if quick else 128, "gymnasium_robotics"))
@@ -278,10 +286,12 @@ def cases(quick: bool) -> list[tuple[str, dict, Callable[[int, int], Any], int, 
 
     names = set(envs.known_envs())
     if "mpe/simple_spread" in names and _available("mpe2"):
-        out.append(("mpe/simple_spread", {}, lambda b_, w_: RawMPE("simple_spread", b_, w_), 32, 0, 50, "mpe2"))
+        for b in ((32,) if quick else (32, 128)):
+            out.append(("mpe/simple_spread", {}, lambda b_, w_: RawMPE("simple_spread", b_, w_), b, 0, 50, "mpe2"))
     if "vmas/balance" in names and _available("vmas"):
-        out.append(("vmas/balance", {"continuous_actions": False}, lambda b_, w_: RawVMAS("balance", b_, w_), 256, 0, 50,
-                    "vmas"))
+        for b in ((256,) if quick else (64, 256)):
+            out.append(("vmas/balance", {"continuous_actions": False}, lambda b_, w_: RawVMAS("balance", b_, w_), b, 0,
+                        50, "vmas"))
     if "gfootball/academy_3_vs_1_with_keeper" in names and _available("gfootball"):
         out.append(("gfootball/academy_3_vs_1_with_keeper", {},
                     lambda b_, w_: RawGFootball("academy_3_vs_1_with_keeper", b_, w_), 4, 0, 50, "gfootball"))
