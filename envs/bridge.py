@@ -257,7 +257,8 @@ def record_episodes(env: BridgeEnv, act: Callable[[Step], torch.Tensor], seed: i
     success = torch.zeros_like(running)
     for _ in range(env.spec.episode_limit):
         step = env.step(act(step))
-        after = torch.round(step.info["final_obs"][..., :2] * scale).long()  # own (row, col) before any auto-reset
+        # the state's first four numbers are both agents' normalised (row, col), taken before any auto-reset
+        after = torch.round(step.info["final_state"][..., :4].reshape(-1, 2, 2) * scale).long()
         positions.append(torch.where(running[:, None, None], after, positions[-1]))
         success |= running & step.terminated
         running &= ~(step.terminated | step.truncated)
