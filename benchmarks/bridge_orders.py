@@ -6,6 +6,8 @@ with the stochastic policy (sampling, no argmax; ``envs.bridge.record_episodes``
 follow its earlier evaluations). Reported per seed: the success rate (both agents home within 30 steps) and the
 fractions of episodes in which agent 0 / agent 1 crosses first. Issue 9's target for an auto-regressive policy:
 each order in >= 20% of the episodes with a high success rate; for independent policies one dominant order.
+Variants ``ego_*`` train and play on ``EgocentricBridgeEnv`` (agent 1 sees and acts in the map turned by 180
+degrees: a policy shared without agent id is then swap-symmetric, and both orders are equally likely).
 Prints a markdown table and writes ``benchmarks/results/bridge_orders.json`` (variants not rerun are kept).
 
     python benchmarks/bridge_orders.py [--seeds 5] [--updates 40 60] [--variants ar_random ar_fixed ...]
@@ -22,8 +24,7 @@ import torch
 
 from seqmarl.algos import make_agent
 from seqmarl.algos.trainer import Trainer, TrainerConfig
-from seqmarl.envs import make
-from seqmarl.envs.bridge import crossing_order, record_episodes
+from seqmarl.envs.bridge import BridgeEnv, EgocentricBridgeEnv, crossing_order, record_episodes
 
 NUM_ENVS, ROLLOUT, EPISODES = 64, 30, 200
 STEP = dict(lr=5e-3)
@@ -35,12 +36,22 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "mappo": ("MAPPO, shared actor", "mappo", {**STEP, "share_param": True}),
     "ar_random_adv_none_ent003": ("AR-MAPPO random order, adv not normalised, entropy 0.003", "ar_mappo",
                                   {**STEP, "ar_order": "random", "adv_norm": "none", "entropy_coef": 0.003}),
+    # the egocentric Bridge (agent 1 sees and acts in the turned map): keys starting with "ego_"
+    "ego_ar_random": ("egocentric: AR-MAPPO, random order", "ar_mappo", {**STEP, "ar_order": "random"}),
+    "ego_ar_random_ablation": ("egocentric: AR-MAPPO random order, previous actions hidden", "ar_mappo",
+                               {**STEP, "ar_order": "random", "ar_condition": False}),
+    "ego_mappo": ("egocentric: MAPPO, shared actor", "mappo", {**STEP, "share_param": True}),
+    "ego_mappo_separate": ("egocentric: MAPPO, separate actors", "mappo", {**STEP, "share_param": False}),
 }
 
 
-def order_frequencies(agent, seed: int) -> dict[str, float]:
+def _env_cls(key: str) -> type:
+    return EgocentricBridgeEnv if key.startswith("ego_") else BridgeEnv
+
+
+def order_frequencies(agent, seed: int, env_cls: type = BridgeEnv) -> dict[str, float]:
     """Success rate and first-crossing fractions over EPISODES sampled episodes."""
-    env = make("bridge", num_envs=EPISODES, seed=seed)
+    env = env_cls(num_envs=EPISODES, seed=seed)
     positions, success = record_episodes(env, lambda step: agent.act(step)[0], seed=seed)
     order = crossing_order(positions)
     return {"success": float(success.float().mean()), "agent0_first": float((order == 0).float().mean()),
@@ -66,7 +77,7 @@ def main() -> None:
     for key in args.variants:
         label, algo, kw = VARIANTS[key]
         for seed in range(args.seeds):
-            env = make("bridge", num_envs=NUM_ENVS, seed=seed)
+            env = _env_cls(key)(num_envs=NUM_ENVS, seed=seed)
             agent = make_agent(algo, env.spec, seed=seed, **kw)
             trainer = Trainer(env, agent, TrainerConfig(total_steps=NUM_ENVS * ROLLOUT * max(args.updates),
                                                         rollout_length=ROLLOUT, progress=False, tensorboard=False),
@@ -75,7 +86,7 @@ def main() -> None:
             for updates in sorted(args.updates):
                 while trainer.iteration < updates:
                     trainer.train_iteration()
-                freq = order_frequencies(agent, seed=1000 + seed)
+                freq = order_frequencies(agent, seed=1000 + seed, env_cls=_env_cls(key))
                 both = min(freq["agent0_first"], freq["agent1_first"]) >= 0.2
                 rows.append({"variant_key": key, "variant": label, "algo": algo, "overrides": kw, "seed": seed,
                              "updates": updates, **freq, "both_orders": both,

@@ -45,7 +45,8 @@ import torch
 
 from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
 
-__all__ = ["BridgeEnv", "BRIDGE_MAP", "ACTION_NAMES", "BRIDGE_COLS", "crossing_order", "record_episodes"]
+__all__ = ["BridgeEnv", "BRIDGE_MAP", "ACTION_NAMES", "BRIDGE_COLS", "crossing_order", "record_episodes",
+           "EgocentricBridgeEnv"]
 
 BRIDGE_MAP = ("1ABBAA", "AAAAAA", "AABBA2")
 ACTION_NAMES = ("stay", "left", "right", "up", "down")
@@ -263,3 +264,34 @@ def record_episodes(env: BridgeEnv, act: Callable[[Step], torch.Tensor], seed: i
         success |= running & step.terminated
         running &= ~(step.terminated | step.truncated)
     return torch.stack(positions, dim=1), success
+
+
+class EgocentricBridgeEnv(BridgeEnv):
+    """The Bridge with agent 1 seeing (and acting in) the map turned by 180 degrees, so both agents see the same
+    thing in swapped situations.
+
+    The map and the dynamics are invariant under the turn ``(row, col) -> (2 - row, 5 - col)`` with the agents
+    swapped. Here agent 1's observation is turned (it sees what agent 0 would see in the turned placement with the
+    agents swapped: each of its six normalised coordinates ``x -> 1 - x``; the one-hot id, if any, is kept) and its actions are turned back before the move (``left <-> right``, ``up <-> down``,
+    ``stay`` kept). Agent 0 is unchanged; the state, rewards, positions and :attr:`goals` stay in world coordinates.
+    Consequence: a policy shared by both agents without their id (MAPPO ``share_param``, AR-MAPPO) treats agent 0
+    in a situation exactly as agent 1 in the turned situation; the start is its own turn, so (with a random order
+    for an auto-regressive policy) the two crossing orders have EXACTLY the same probability. In :class:`BridgeEnv`
+    the absolute coordinates (each agent's own goal) tell a shared network which agent it is acting for.
+    """
+
+    _TURN = (0, 2, 1, 4, 3)  # stay, left -> right, right -> left, up -> down, down -> up
+
+    def _build_tables(self) -> None:
+        super()._build_tables()
+        # agent 1 at cells (c0, c1) sees what agent 0 sees at the turned, swapped cells (17 - c1, 17 - c0): the
+        # turn maps cell r * 6 + c to (2 - r) * 6 + (5 - c) = 17 - cell (copied from the table: exact floats)
+        n = self._n_cells
+        joint = torch.arange(n * n, device=self.device)
+        turned = (n - 1 - joint % n) * n + (n - 1 - joint // n)
+        self._obs_table[:, 1, :6] = self._obs_table[turned, 0, :6]
+        self._turn = torch.tensor(self._TURN, dtype=torch.int64, device=self.device)
+
+    def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        actions = torch.stack([actions[:, 0], self._turn[actions[:, 1]]], dim=-1)
+        return super()._advance(actions)
