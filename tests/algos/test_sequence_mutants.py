@@ -44,8 +44,8 @@ def test_mat_entropy_uses_the_action_mask() -> None:
 def test_final_distill_runs_fresh_adam_steps_on_the_configured_loss() -> None:
     """Kills mutants of ``tad_ppo.final_distill`` (no non-slow test called it): ``epochs=0`` leaves the students
     unchanged and returns the current distillation loss (recomputed with ``distillation_loss``, same teacher
-    samples drawn with the agent's generator); 40 epochs at least halve it, leave the teacher untouched and return the loss
-    of the updated students; a non-TAD agent is refused by name."""
+    samples drawn with the agent's generator); 40 epochs at least halve it, leave the teacher untouched and return
+    the loss of the updated students; a non-TAD agent is refused by name."""
     env = make("matrix/climbing", num_envs=64, seed=0)
     kw = dict(hidden=(16, 16), distill_loss="soft", gain=1.0)  # gain 1: teacher and students start apart
     agent = make_agent("tad_ppo", env.spec, seed=0, **kw)
