@@ -8,7 +8,10 @@ Variants: AR-MAPPO and MAT with a fixed or a random order per sample (with agent
 entropy coefficients, and the ablations (previous actions hidden). Prints a markdown table and writes
 ``benchmarks/results/permutation_reliability.json`` (variants not rerun are kept).
 
-    python benchmarks/permutation_reliability.py [--seeds 10] [--variants ar_fixed ar_random mat_random ...]
+    python benchmarks/permutation_reliability.py [--seeds 10] [--first-seed 0] [--variants ar_random mat_random ...]
+
+The tests' settings: ``ar_random`` (tests/algos/test_ar_mappo.py) and ``mat_random_lr3e-3_100``
+(tests/algos/test_mat.py, slow).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--variants", nargs="*", default=["ar_fixed", "ar_random", "mat_random"],
+    parser.add_argument("--variants", nargs="*",
+                        default=["ar_random", "ar_fixed", "ar_random_ablation", "mat_random_lr3e-3_100", "mat_random"],
                         help=f"subset of {list(VARIANTS)}")
     parser.add_argument("--out", default="benchmarks/results/permutation_reliability.json")
     args = parser.parse_args()
