@@ -68,6 +68,8 @@ def main() -> None:
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+    if args.seeds < 1 or min(args.updates) < 1:
+        parser.error(f"--seeds and --updates must be >= 1, got {args.seeds} and {args.updates}")
     torch.set_num_threads(1)
     out_path = Path(args.out)
     kept = json.loads(out_path.read_text()) if out_path.exists() else []
