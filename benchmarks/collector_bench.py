@@ -24,7 +24,7 @@ and a collector run taken back to back after a warm-up (JIT compilation excluded
 shared machine hits both members of a pair; the rates printed are the medians of the runs (their quotient is
 ``ratio_of_medians`` in the JSON). ``--runs R`` measures every case ``R`` times over (fresh objects, the cases
 interleaved) and reports the medians over the runs, each run's figures kept in the JSON. ``--only SUBSTRING``
-keeps the cases whose ``env B W`` label contains it. Cases: MaMuJoCo ``B = 8`` with ``W = 0, 1, 2``; SMAX
+keeps the cases whose ``env B W`` label contains it. Cases: MaMuJoCo ``(B, W)`` = (8, 0), (8, 2), (32, 0), (32, 1), (32, 2); SMAX
 ``B = 64, 256``; MPE ``B = 32, 128``; VMAS ``B = 64, 256``; GRF ``B = 4`` (where the packages are installed).
 Writes JSON (default ``benchmarks/results/collector_bench.json``) and prints a markdown table.
 """
@@ -275,7 +275,7 @@ def cases(quick: bool) -> list[tuple[str, dict, Callable[[int, int], Any], int, 
     out = []
     if _available("gymnasium_robotics"):
         for scenario, conf in (("HalfCheetah", "6x1"), ("Ant", "2x4")):
-            for b, w in ((8, 0), (8, 1), (8, 2)):
+            for b, w in ((8, 0), (8, 2), (32, 0), (32, 1), (32, 2)):
                 out.append((f"mamujoco/{scenario}-{conf}", {},
                             (lambda s, c: (lambda b_, w_: RawMaMuJoCo(s, c, b_, w_)))(scenario, conf), b, w,
                             64 if quick else 128, "gymnasium_robotics"))
