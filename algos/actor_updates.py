@@ -355,8 +355,9 @@ def joint_ratio(new_log_probs: Tensor, old_log_probs: Tensor) -> Tensor:
 
 def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     """AR-MAPPO: PPO clip on the JOINT ratio ``R = exp(sum_i (log pi^i - log pi^i_old))`` against the centralised
-    advantage, entropy bonus ``c_H * sum_i H^i`` (conditional entropies of the taken earlier actions). Epochs and
-    minibatches as MAPPO's; one optimiser step per minibatch."""
+    advantage, entropy bonus ``c_H * sum_i H^i`` (``config.ar_entropy``: the conditional entropies given the taken
+    earlier actions, or Fu-code's "counterfactual" entropies ``H(pi^i(. | o^i, 0))`` with the earlier actions
+    zeroed). Epochs and minibatches as MAPPO's; one optimiser step per minibatch."""
     cfg = agent.config
     actors = agent.actors
     params = [p for p in actors.parameters() if p.requires_grad]
@@ -373,6 +374,8 @@ def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
             ratio = joint_ratio(new_lp, batch.old_log_probs[idx])  # [m]
             adv = _adv(agent, batch.advantages[idx, 0])  # centralised: every agent's column is the same
             objective = ppo_clip_objective(ratio, adv, cfg.clip)
+            if cfg.ar_entropy == "counterfactual":  # Fu-code: every agent's distribution as if it acted first
+                ents = actors.counterfactual_entropy(obs, avail)
             entropy = ents.sum(-1).mean()
             loss = -(objective + cfg.entropy_coef * entropy)
             step_actors(agent, params, loss)

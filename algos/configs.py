@@ -93,6 +93,14 @@ class OnPolicyConfig:
             permutation per sample, stored with the sample so the update teacher-forces the same order).
         ar_condition: an auto-regressive policy sees the earlier agents' actions (True); False zeros the attention
             output, i.e. the same network with the previous actions hidden (the ablation).
+        ar_token_id: the tokens of the earlier agents carry their one-hot id (True, default) or the action alone
+            (False: Fu-code, whose tokens have no ally id — bridge.yaml ``use_ally_id: False``; with a swap-symmetric
+            observation, e.g. ``bridge`` with ``symmetric=True``, a shared AR policy is then swap-symmetric too).
+        ar_entropy: the entropy bonus of an auto-regressive policy (``joint_ratio_clip``): ``conditional`` (default:
+            ``sum_k H(pi^{i_k}(. | o, a^{i_<k}))`` at the taken earlier actions, the joint policy's entropy along the
+            sample) or ``counterfactual`` (Fu-code ``algorithm/trainers/ar_mappo.py``: ``sum_i H(pi^i(. | o^i, 0))``,
+            every agent's distribution with the earlier actions zeroed, i.e. as if it acted first — it keeps the
+            first mover's choice of mode stochastic while the later agents' conditionals may become deterministic).
         actor_update: ``joint_clip`` (MAPPO/IPPO), ``sequential_clip``/``sequential_a2c``/``sequential_trust_region``
             (HAPPO/HAA2C/HATRPO) or ``joint_ratio_clip``: PPO clip on the JOINT ratio ``prod_i r^i = exp(sum_i
             (log pi^i - log pi^i_old))`` (conditionals for an AR policy) against the centralised GAE advantage, with
@@ -152,6 +160,8 @@ class OnPolicyConfig:
     policy: str = "product"
     ar_order: str = "fixed"
     ar_condition: bool = True
+    ar_token_id: bool = True  # Fu-code: False (bridge.yaml use_ally_id False)
+    ar_entropy: str = "conditional"  # Fu-code: "counterfactual" (algorithm/trainers/ar_mappo.py)
 
     algo_name: ClassVar[str] = ""
 
@@ -167,9 +177,11 @@ class OnPolicyConfig:
         "value_norm_update": ("per_iteration", "per_minibatch"),
         "policy": ("product", "autoregressive"),
         "ar_order": ("fixed", "random"),
+        "ar_entropy": ("conditional", "counterfactual"),
     }
     _BOOLS = ("use_huber", "use_clipped_value_loss", "use_value_norm", "share_param", "agent_id", "fixed_order",
-              "simultaneous", "use_rnn", "layer_norm", "feature_norm", "linear_lr_decay", "ar_condition")
+              "simultaneous", "use_rnn", "layer_norm", "feature_norm", "linear_lr_decay", "ar_condition",
+              "ar_token_id")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -197,7 +209,7 @@ class OnPolicyConfig:
             raise TypeError(f"hidden must be a tuple of layer sizes such as (64, 64), got {hidden!r}")
         self.hidden = tuple(int(h) for h in hidden)
         for name in ("activation", "granularity", "ratio_aggregation", "adv_norm", "critic", "actor_update",
-                     "std_param", "value_norm_update", "policy", "ar_order"):
+                     "std_param", "value_norm_update", "policy", "ar_order", "ar_entropy"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
         for name, choices in self._CHOICES.items():
@@ -257,6 +269,9 @@ class OnPolicyConfig:
             if self.actor_update != "joint_ratio_clip":
                 raise ValueError(f"policy='autoregressive' is trained by the joint ratio of its conditionals: it needs "
                                  f"actor_update='joint_ratio_clip', got {self.actor_update!r}")
+        if self.ar_entropy != "conditional" and self.policy != "autoregressive":
+            raise ValueError(f"ar_entropy={self.ar_entropy!r} is the entropy bonus of an auto-regressive policy (AR-MAPPO): "
+                             f"it needs policy='autoregressive', got policy={self.policy!r}")
 
     @property
     def sequential(self) -> bool:
@@ -337,8 +352,8 @@ class ARMAPPOConfig(OnPolicyConfig):
     ``agent_id`` False — bridge.yaml ``use_agent_id: False``. Differences from Fu-code: ``ar_order`` defaults to
     ``fixed`` and the update uses the order the sample was drawn in (Fu-code samples in the fixed order and, with
     bridge.yaml's ``random_order: True``, teacher-forces a fresh random order in the update); the entropy bonus
-    is on the conditional entropies of the taken actions (Fu-code: the entropy of the unconditioned
-    "counterfactual" distribution, all previous actions zeroed); the clip is on the full joint ratio (Fu-code
+    is by default on the conditional entropies of the taken actions (Fu-code: the entropy of the unconditioned
+    "counterfactual" distribution, all previous actions zeroed — ``ar_entropy="counterfactual"``); the clip is on the full joint ratio (Fu-code
     ``algorithm/trainers/ar_mappo.py``: agent k's ratio is the product over the agents up to k, clipped per
     agent); LayerNorm/feature norm off (Fu-code bridge_ar.py: on), as for every algorithm here.
     """

@@ -155,7 +155,8 @@ class OnPolicyAgent:
         if config.policy in ("autoregressive", "tad"):  # discrete or continuous (mixed spaces: refused by the actor)
             self.actors: MultiAgentActors | AutoRegressiveActor = AutoRegressiveActor(
                 n, spec.obs_dim, _action_spaces(spec), hidden=tuple(config.hidden), activation=config.activation,
-                agent_id=config.agent_id, condition=config.ar_condition, out_gain=config.gain, device=self.device,
+                agent_id=config.agent_id, condition=config.ar_condition, token_id=config.ar_token_id,
+                out_gain=config.gain, device=self.device,
                 **gauss, **norms,
             )
         else:

@@ -14,7 +14,8 @@ Built-in names:
 ``matrix/qtran``            ``theory.games.qtran()``
 ``matrix/random``           ``theory.games.random_game(default_rng(game_seed), n_agents=2, n_actions=2,
                             n_states=2, gamma=0.9)``; ``game_seed`` defaults to ``seed`` (0 if both None)
-``bridge``                  :class:`BridgeEnv` (episode_limit=30, agent_id=False)
+``bridge``                  :class:`BridgeEnv` (episode_limit=30, agent_id=False, symmetric=False: Fu-code's
+                            swap-symmetric observations with True)
 ``gaussian/a1a2``           :class:`GaussianProductEnv` (low=-inf, high=inf)
 ==========================  =====================================================================
 
@@ -37,7 +38,7 @@ import torch
 from seqmarl.theory import MarkovGame, games
 
 from .base import MultiAgentEnv
-from .bridge import BridgeEnv
+from .bridge import BridgeEnv, EgocentricBridgeEnv
 from .gaussian import GaussianProductEnv
 from .matrix import MatrixGameEnv
 
@@ -147,8 +148,14 @@ def _random(n_agents: int = 2, n_actions: int | Sequence[int] = 2, n_states: int
 
 
 def _bridge(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
-            episode_limit: int = 30, agent_id: bool = False) -> BridgeEnv:
-    return BridgeEnv(num_envs=num_envs, device=device, episode_limit=episode_limit, agent_id=agent_id, seed=seed)
+            episode_limit: int = 30, agent_id: bool = False, symmetric: bool = False) -> BridgeEnv:
+    """``symmetric=True``: :class:`EgocentricBridgeEnv`, agent 1 sees and acts in the map turned by 180 degrees —
+    Fu-code's Bridge (``environment/gridworld/bridge.py`` ``_set_state_obs``: the second group's coordinates are
+    ``(rows - 1, cols - 1) - x``, its actions mapped by ``ACTION180``). The default keeps absolute coordinates."""
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be a bool, got {symmetric!r}")
+    cls = EgocentricBridgeEnv if symmetric else BridgeEnv
+    return cls(num_envs=num_envs, device=device, episode_limit=episode_limit, agent_id=agent_id, seed=seed)
 
 
 def _gaussian(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,

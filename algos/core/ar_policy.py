@@ -20,7 +20,8 @@ both cases
 
 * ``e_i = MLP(o^i [; onehot(i)])`` the observation embedding (``hidden`` layers; the one-hot id only with
   ``agent_id=True``);
-* ``t_j = MLP(phi(a^j) ; onehot(j))`` one token per agent: its action and its id, with ``phi(a) = onehot(a)``
+* ``t_j = MLP(phi(a^j) ; onehot(j))`` one token per agent: its action and its id (``token_id=False``: the action
+  alone, ``MLP(phi(a^j))``, as Fu-code's tokens, which carry no ally id), with ``phi(a) = onehot(a)``
   (``A_max`` entries) for discrete actions and ``phi(a) = a * valid_j`` (the action vector, padded dimensions
   zeroed, ``d_max`` entries) for continuous ones;
 * ``c_i = sum_{j before i} alpha_ij V t_j`` with ``alpha_i = softmax_{j before i}((Q e_i) . (K t_j) / sqrt(H))``
@@ -91,6 +92,7 @@ class AutoRegressiveActor(nn.Module):
         activation: str = "relu",
         agent_id: bool = False,
         condition: bool = True,
+        token_id: bool = True,
         out_gain: float = 0.01,
         log_std_init: float = 0.0,
         std_param: str = "exp",
@@ -104,7 +106,7 @@ class AutoRegressiveActor(nn.Module):
         super().__init__()
         self.n_agents = check_int(n_agents, "n_agents")
         self.obs_dim = check_int(obs_dim, "obs_dim")
-        for name, flag in (("agent_id", agent_id), ("condition", condition)):
+        for name, flag in (("agent_id", agent_id), ("condition", condition), ("token_id", token_id)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if isinstance(action_spaces, Sequence) and not isinstance(action_spaces, (str, bytes)):
@@ -131,7 +133,8 @@ class AutoRegressiveActor(nn.Module):
         self.obs_encoder = MLP(obs_dim + (n if agent_id else 0), hidden, None, feature_norm=feature_norm, **kw)
         H = self.obs_encoder.out_dim
         self.embed_dim = H
-        self.action_encoder = MLP(A + n, (H,), None, **kw)  # token of (phi(a_j), onehot(j))
+        self.token_id = token_id
+        self.action_encoder = MLP(A + (n if token_id else 0), (H,), None, **kw)  # token of (phi(a_j) [; onehot(j)])
         self.query = init_linear(nn.Linear(H, H, device=device, dtype=dtype), 1.0)
         self.key = init_linear(nn.Linear(H, H, device=device, dtype=dtype), 1.0)
         self.value = init_linear(nn.Linear(H, H, device=device, dtype=dtype), 1.0)
@@ -202,6 +205,8 @@ class AutoRegressiveActor(nn.Module):
             phi = nn.functional.one_hot(actions, self.size_max).to(dtype)
         else:
             phi = actions.to(dtype) * self.valid.to(dtype)
+        if not self.token_id:  # the action alone (Fu-code: no ally id, bridge.yaml use_ally_id False)
+            return self.action_encoder(phi)
         lead = phi.shape[:-1]  # [..., n]
         eye = torch.eye(self.n_agents, device=actions.device, dtype=dtype)
         return self.action_encoder(torch.cat([phi, eye.expand(lead + (self.n_agents,))], -1))
@@ -271,6 +276,18 @@ class AutoRegressiveActor(nn.Module):
         """:meth:`log_prob` and :meth:`entropy` from one forward pass."""
         dist = self.distribution(obs, actions, avail, order)
         return self._lp_ent(dist, actions, self.valid)
+
+    def counterfactual_entropy(self, obs: Tensor, avail: Tensor | None = None) -> Tensor:
+        """Per-agent entropies ``[..., n]`` of the "counterfactual" distributions ``pi^i(. | o^i, c_i = 0)``: every
+        agent's distribution with the earlier actions zeroed, as if it acted first (Fu-code's entropy bonus,
+        ``algorithm/trainers/ar_mappo.py``). Does not depend on any action or order."""
+        lead = self._check_obs(obs)
+        mask = self._avail(avail, lead)
+        e = self._embed_obs(obs)
+        dist = self._dist(e, torch.zeros_like(e), mask)  # c_i = 0: exactly the first mover's distribution
+        if self.discrete:
+            return dist.entropy()
+        return (dist.entropy(per_dim=True) * self.valid.to(e.dtype)).sum(-1)  # type: ignore[call-arg]
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None, *,
                order: Tensor | None = None, deterministic: bool = False) -> tuple[Tensor, Tensor]:

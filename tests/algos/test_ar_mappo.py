@@ -179,6 +179,51 @@ def test_random_order_is_stored_and_the_update_teacher_forces_it() -> None:
     assert float((actor_updates._old_log_probs(agent, batch) - buffer.flat("log_probs")).abs().max()) > 1e-3
 
 
+@pytest.mark.parametrize("continuous", [False, True])
+def test_counterfactual_entropy_is_every_agents_first_mover_entropy(continuous: bool) -> None:
+    """``counterfactual_entropy`` (Fu-code's bonus): agent i's entropy with the earlier actions zeroed equals its
+    conditional entropy when it acts FIRST in the order (exact: the first mover's context is c = 0), whatever
+    actions the others took; it differs from the conditional entropy of a later position (the ablation; discrete
+    only: a Gaussian's state-independent std gives every position the same entropy)."""
+    actor = _gauss_actor() if continuous else _actor()
+    obs = _gauss_obs(64) if continuous else _inputs(64)[0]
+    n = actor.n_agents
+    actions, _ = actor.sample(obs)
+    cf = actor.counterfactual_entropy(obs)
+    for i in range(n):
+        order = torch.tensor([i] + [j for j in range(n) if j != i]).expand(64, n)
+        _, ents = actor.log_prob_and_entropy(obs, actions, order=order)
+        assert torch.allclose(cf[:, i], ents[:, i], atol=1e-12 if continuous else 1e-6, rtol=0)
+    if continuous:  # a Gaussian with a state-independent std has the same entropy at every position
+        return
+    last = torch.tensor([j for j in range(n) if j != 0] + [0]).expand(64, n)  # agent 0 acts last
+    _, ents = actor.log_prob_and_entropy(obs, actions, order=last)
+    assert float((cf[:, 0] - ents[:, 0]).abs().max()) > 1e-4
+
+
+def test_the_update_takes_the_entropy_named_by_ar_entropy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one epoch and one minibatch the reported entropy is the bonus at the pre-update parameters: the sum of
+    the counterfactual entropies for ``ar_entropy="counterfactual"``, of the conditional ones by default."""
+    env = make("matrix/permutation", n_agents=3, num_envs=128, seed=0)
+    seen = {}
+    for kind in ("counterfactual", "conditional"):
+        agent = make_agent("ar_mappo", env.spec, seed=0, ar_order="random", hidden=(16, 16), gain=1.0, ppo_epoch=1,
+                           ar_entropy=kind)
+        trainer = Trainer(env, agent, TrainerConfig(total_steps=128, rollout_length=1, progress=False,
+                                                    tensorboard=False), seed=0)
+        buffer = trainer.collect()
+        batch = actor_updates.from_buffer(buffer, 3)
+        with torch.no_grad():
+            obs, actions, avail, order = actor_updates._joint_inputs(agent, batch, slice(None))
+            cf = float(agent.actors.counterfactual_entropy(obs, avail).sum(-1).mean())
+            cond = float(agent.actors.log_prob_and_entropy(obs, actions, avail, order=order)[1].sum(-1).mean())
+        seen[kind] = (float(agent.update(buffer)["entropy"]), cf, cond)
+    got, cf, cond = seen["counterfactual"]
+    assert got == pytest.approx(cf, abs=1e-6) and abs(cf - cond) > 1e-3
+    got, cf, cond = seen["conditional"]
+    assert got == pytest.approx(cond, abs=1e-6)
+
+
 def test_the_update_clips_the_joint_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
     """``joint_ratio_clip`` hands PPO's clip ONE ratio per sample, ``exp(sum_i (log pi^i - log pi^i_old))`` of the
     current conditionals (checked at every epoch against a recomputation), and the joint advantage. Ablation:
@@ -253,6 +298,12 @@ def test_configuration_errors_name_the_setting() -> None:
         _gauss_actor().log_prob(torch.zeros(2, 3, 3), torch.zeros(2, 3))
     with pytest.raises(TypeError, match="floating"):
         _gauss_actor().log_prob(torch.zeros(2, 3, 3), torch.zeros(2, 3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="ar_entropy"):
+        make_agent("ar_mappo", env.spec, ar_entropy="marginal")
+    with pytest.raises(ValueError, match="ar_entropy"):  # the bonus of an AR policy only
+        make_agent("mappo", env.spec, ar_entropy="counterfactual")
+    with pytest.raises(TypeError, match="ar_token_id"):
+        make_agent("ar_mappo", env.spec, ar_token_id="no")
     agent = make_agent("ar_mappo", env.spec)
     with pytest.raises(TypeError, match="joint_policy"):
         policy_tables(agent, env)
