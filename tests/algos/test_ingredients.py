@@ -417,7 +417,11 @@ def assert_clt(sampled: dict[str, Tensor], terms: Tensor, exact: dict[str, Tenso
     flat = torch.cat([sampled["head.linear.weight"].double().reshape(-1), sampled["head.linear.bias"].double()])
     ex = torch.cat([exact["weight"].reshape(-1), exact["bias"]])
     mean = terms.mean(0)
-    assert torch.allclose(flat, mean, rtol=1e-4, atol=1e-6), (label, flat, mean)
+    # float32 pipeline (logits, advantages, the mean over m samples) against float64 terms: the gap is measured as a
+    # fraction of the terms' scale mean|term| (5.8e-5 of it measured for shared MAPPO on an AMD EPYC; a wrong
+    # factor, weight or clip moves the gradient by O(1) of it)
+    scale = terms.abs().mean(0)
+    assert bool(((flat - mean).abs() <= 1e-4 * mean.abs() + 5e-4 * scale + 1e-9).all()), (label, flat, mean)
     se = terms.std(0) / math.sqrt(terms.shape[0])
     z = (flat - ex) / (se + 1e-12)
     live = se > 1e-9
