@@ -105,4 +105,4 @@ def test_register_custom_factory_and_errors():
 
 def test_describe_builtin():
     assert envs.describe("bridge") == {"num_envs": 1, "device": "cpu", "seed": None, "episode_limit": 30,
-                                       "agent_id": False}
+                                       "agent_id": False, "symmetric": False}
