@@ -499,6 +499,9 @@ class MaMuJoCoEnv(PettingZooBoxEnv):
         agent_obsk: the package's observation depth ``k`` (``obs="agent_obsk"``; 1 by default as the package).
         episode_limit: ``None`` = the package's time limit (1000; Reacher 50).
         package_kwargs: extra keyword arguments for the package (e.g. ``ctrl_cost_weight``).
+        broken_agents: indices of agents whose actuators are disabled (their actions replaced by 0 before every
+            step): the "broken joints" tasks of MAT's generalisation study (Wen et al. 2022 §5), e.g.
+            ``seqmarl.envs.make("mamujoco/HalfCheetah-6x1", broken_agents=(1,))``. The agents still observe and act.
         Others: :class:`PettingZooBoxEnv`.
     """
 
@@ -508,7 +511,7 @@ class MaMuJoCoEnv(PettingZooBoxEnv):
                  seed: int | None = None, obs: str = "agent_obsk", agent_obsk: int = 1,
                  episode_limit: int | None = None, normalize: bool = True, workers: int = 0,
                  start_method: str = "spawn", clip_actions: bool = True, check_actions: bool = True,
-                 package_kwargs: dict[str, Any] | None = None) -> None:
+                 package_kwargs: dict[str, Any] | None = None, broken_agents: Sequence[int] = ()) -> None:
         require_gymnasium_robotics(f"mamujoco/{scenario}-{agent_conf}")
         if scenario in UNSUPPORTED:
             raise ValueError(f"MaMuJoCo scenario {scenario!r} is not supported: {UNSUPPORTED[scenario]}")
@@ -533,10 +536,33 @@ class MaMuJoCoEnv(PettingZooBoxEnv):
         finally:
             probe.close()
         self.scenario, self.agent_conf, self.agent_obsk = scenario, agent_conf, obsk
+        if isinstance(broken_agents, str) and broken_agents.replace(",", "").replace(" ", "").isdigit():
+            broken_agents = tuple(int(x) for x in broken_agents.replace(" ", "").split(",") if x)  # CLI: "1,3"
+        elif isinstance(broken_agents, int) and not isinstance(broken_agents, bool):
+            broken_agents = (broken_agents,)
+        if isinstance(broken_agents, (str, bytes)) or not isinstance(broken_agents, Sequence) or any(
+                isinstance(i, bool) or not isinstance(i, int) for i in broken_agents):
+            raise TypeError(f"broken_agents must be a sequence of agent indices such as (0, 2), got {broken_agents!r}")
+        self.broken_agents = tuple(sorted(set(int(i) for i in broken_agents)))
         super().__init__(env_fn, num_envs=num_envs, device=device, seed=seed,
                          episode_limit=episode_limit if episode_limit is not None else int(package_limit),
                          obs=obs, normalize=normalize, workers=workers, start_method=start_method,
                          clip_actions=clip_actions, check_actions=check_actions)
+
+        n = self._spec.n_agents
+        bad = [i for i in self.broken_agents if not 0 <= i < n]
+        if bad:
+            self.close()
+            raise ValueError(f"broken_agents must index agents 0..{n - 1} of {scenario}-{agent_conf}, got {bad}")
+        self._working = torch.ones(n, 1, dtype=torch.float32)
+        self._working[list(self.broken_agents)] = 0.0
+
+    def _advance_start(self, actions: torch.Tensor) -> None:
+        """Broken agents (``broken_agents``): their actuators are disabled — their actions are replaced by 0
+        (no torque) before the simulator sees them (MAT's "broken joints" evaluation, Wen et al. 2022 §5)."""
+        if self.broken_agents:
+            actions = actions.detach().to("cpu", torch.float32) * self._working
+        super()._advance_start(actions)
 
     def __repr__(self) -> str:
         return (f"MaMuJoCoEnv({self.scenario!r}, {self.agent_conf!r}, num_envs={self.num_envs}, obs={self.obs_mode!r}, "
@@ -558,10 +584,11 @@ def _factory(scenario: str, conf: str) -> Callable[..., MaMuJoCoEnv]:
     def factory(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
                 obs: str = "agent_obsk", agent_obsk: int = 1, episode_limit: int | None = None, normalize: bool = True,
                 workers: int = 0, start_method: str = "spawn", clip_actions: bool = True,
-                package_kwargs: dict[str, Any] | None = None) -> MaMuJoCoEnv:
+                package_kwargs: dict[str, Any] | None = None, broken_agents: Sequence[int] = ()) -> MaMuJoCoEnv:
         return MaMuJoCoEnv(scenario, conf, num_envs=num_envs, device=device, seed=seed, obs=obs, agent_obsk=agent_obsk,
                            episode_limit=episode_limit, normalize=normalize, workers=workers,
-                           start_method=start_method, clip_actions=clip_actions, package_kwargs=package_kwargs)
+                           start_method=start_method, clip_actions=clip_actions, package_kwargs=package_kwargs,
+                           broken_agents=broken_agents)
 
     factory.__name__ = f"mamujoco_{scenario}_{conf}"
     factory.__doc__ = f"``MaMuJoCoEnv({scenario!r}, {conf!r}, ...)`` (seqmarl.envs.mamujoco)."
