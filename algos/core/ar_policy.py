@@ -233,8 +233,13 @@ class AutoRegressiveActor(nn.Module):
         if self.discrete:
             return dist.log_prob(actions.long()), dist.entropy()  # type: ignore[call-arg]
         v = valid.to(dist.mean.dtype)  # type: ignore[union-attr]
-        return ((dist.log_prob(actions, per_dim=True) * v).sum(-1),  # type: ignore[call-arg]
-                (dist.entropy(per_dim=True) * v).sum(-1))  # type: ignore[call-arg]
+        return (dist.log_prob(actions, per_dim=True) * v).sum(-1), self._entropy(dist, valid)  # type: ignore[call-arg]
+
+    def _entropy(self, dist: MaskedCategorical | DiagGaussian, valid: Tensor) -> Tensor:
+        """Entropies of ``dist``; continuous: summed over the ``valid`` (unpadded) dimensions only."""
+        if self.discrete:
+            return dist.entropy()
+        return (dist.entropy(per_dim=True) * valid.to(dist.mean.dtype)).sum(-1)  # type: ignore[call-arg,union-attr]
 
     def distribution(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None,
                      order: Tensor | None = None) -> MaskedCategorical | DiagGaussian:
@@ -284,10 +289,7 @@ class AutoRegressiveActor(nn.Module):
         lead = self._check_obs(obs)
         mask = self._avail(avail, lead)
         e = self._embed_obs(obs)
-        dist = self._dist(e, torch.zeros_like(e), mask)  # c_i = 0: exactly the first mover's distribution
-        if self.discrete:
-            return dist.entropy()
-        return (dist.entropy(per_dim=True) * self.valid.to(e.dtype)).sum(-1)  # type: ignore[call-arg]
+        return self._entropy(self._dist(e, torch.zeros_like(e), mask), self.valid)  # c_i = 0: the first mover's
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None, *,
                order: Tensor | None = None, deterministic: bool = False) -> tuple[Tensor, Tensor]:
