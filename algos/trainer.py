@@ -322,6 +322,8 @@ class Trainer:
         self._rnn_state: tuple[torch.Tensor, torch.Tensor] | None = None
         self._episode_start: torch.Tensor | None = None
         self._episode_returns: list[float] = []
+        # 1.0/0.0 per finished training episode of an env that reports ``info["battle_won"]`` (SMAX, SMAC)
+        self._episode_wins: list[float] = []
         self.history: list[dict[str, float]] = []
         self._last_saved: int | None = None
         self.meta: dict[str, Any] = {"algo": type(agent.config).algo_name or None, **(meta or {})}
@@ -362,6 +364,14 @@ class Trainer:
         """``h`` with the entries of environments starting an episode zeroed (the state entering the step)."""
         keep = (~episode_start).to(h.dtype)
         return h * keep.view((-1,) + (1,) * (h.dim() - 1))
+
+    def _record_episodes(self, nxt: Step, done: torch.Tensor) -> None:
+        """Keep the returns (and, where the env reports ``info["battle_won"]``, the outcomes) of the episodes that
+        ``done`` [B] says ended at ``nxt``."""
+        self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
+        won = nxt.info.get("battle_won")
+        if won is not None:
+            self._episode_wins.extend(won[done.to(won.device)].float().tolist())
 
     def collect(self) -> "RolloutBuffer":
         """Roll the batched env for ``rollout_length`` steps with the current policy into the buffer.
@@ -406,7 +416,7 @@ class Trainer:
                           active=step.info.get("active"), **rnn_kw)
             done = nxt.terminated | nxt.truncated
             if bool(done.any()):
-                self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
+                self._record_episodes(nxt, done)
             step = nxt
         self._step = step
         self.env_steps += self.steps_per_update
@@ -443,7 +453,7 @@ class Trainer:
             done = nxt.terminated | nxt.truncated
             ended = bool(done.any())
             if ended:
-                self._episode_returns.extend(nxt.info["episode_return"][done].tolist())
+                self._record_episodes(nxt, done)
             known = None if ended else next_values
 
         for _ in range(self.config.rollout_length):
@@ -469,7 +479,8 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean undiscounted episode return of ``eval_episodes`` episodes, stochastic and greedy."""
+        """Mean undiscounted episode return of ``eval_episodes`` episodes, stochastic and greedy; for an env that
+        reports ``info["battle_won"]`` also the fraction won (``eval_win_rate_stochastic``/``_greedy``)."""
         if self.eval_env_fn is None:
             return {}
         out = {}
@@ -478,6 +489,7 @@ class Trainer:
             step = env.reset(seed=self.seed + 10_000 + self.iteration)
             finished = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
             returns = torch.zeros(env.num_envs, device=env.device)
+            wins: torch.Tensor | None = None
             limit = env.spec.episode_limit or 10_000
             if self.agent.recurrent:
                 h = self.agent.initial_rnn_state(env.num_envs)[0]
@@ -492,10 +504,16 @@ class Trainer:
                     start = (step.terminated | step.truncated).to(self.agent.device)
                 done = (step.terminated | step.truncated) & ~finished
                 returns = torch.where(done, step.info["episode_return"].to(returns.dtype), returns)
+                won = step.info.get("battle_won")
+                if won is not None:
+                    wins = torch.zeros_like(returns) if wins is None else wins
+                    wins = torch.where(done, won.to(device=returns.device, dtype=returns.dtype), wins)
                 finished |= done
                 if bool(finished.all()):
                     break
             out[name] = float(returns.mean())
+            if wins is not None:  # eval_return_greedy -> eval_win_rate_greedy
+                out[name.replace("return", "win_rate")] = float(wins.mean())
         return out
 
     # ------------------------------------------------------------------ checkpoints
@@ -513,6 +531,7 @@ class Trainer:
             "env": env_state(self.env),
             "step": _plain_step(self._step),
             "episode_returns": [float(x) for x in self._episode_returns],
+            "episode_wins": [float(x) for x in self._episode_wins],
             "rnn_state": None if self._rnn_state is None else tuple(h.clone() for h in self._rnn_state),
             "episode_start": None if self._episode_start is None else self._episode_start.clone(),
             "torch_rng": torch.get_rng_state(),
@@ -567,6 +586,7 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.env_steps = int(state["env_steps"])
         self._episode_returns = [float(x) for x in state["episode_returns"]]
+        self._episode_wins = [float(x) for x in state.get("episode_wins", [])]  # absent in older checkpoints
         self._last_saved = self.iteration
 
     def adopt_logs(self) -> None:
@@ -633,6 +653,10 @@ class Trainer:
             "collect_fraction": collect_s / max(elapsed, 1e-9),
             **metrics,
         }
+        if self._episode_wins:  # win rate of the last 100 finished battles (SMAX/SMAC)
+            wins = self._episode_wins[-100:]
+            row["win_rate"] = float(sum(wins) / len(wins))
+            self._episode_wins = wins
         self._episode_returns = self._episode_returns[-100:]
         for callback in self.callbacks:
             extra = callback(self.iteration, self.agent, row)
