@@ -97,7 +97,9 @@ def test_values_match_their_sources_on_spot_checks() -> None:
 # ------------------------------------------------------------------------------------------ the CLI
 def _smoke_args(name: str, run_dir: Path) -> list[str]:
     t = tuned.load(name)
-    num_envs = t.algo_kwargs.get("actor_num_mini_batch", 1) if t.algo_kwargs.get("use_rnn") else 2
+    minibatches = t.algo_kwargs.get("actor_num_mini_batch", 1)
+    # recurrent: one env sequence per minibatch; feed-forward: 8 steps x num_envs samples, >= the minibatches
+    num_envs = minibatches if t.algo_kwargs.get("use_rnn") else max(2, -(-minibatches // 8))
     return ["train", f"config={name}", f"num_envs={num_envs}", "rollout_length=8", f"total_steps={8 * num_envs}",
             "eval_interval=0", "progress=false", "tensorboard=false", f"run_dir={run_dir}", "seed=3"]
 
