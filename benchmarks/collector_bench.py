@@ -1,6 +1,7 @@
 """Raw package speed vs the trainer's collection speed on the real-package adapters (issue 8).
 
     python benchmarks/collector_bench.py [--out PATH] [--repeats N] [--runs R] [--only SUBSTRING] [--quick]
+                                         [--actions policy,random]
 
 For every case whose package is installed, two rates in environment transitions per second (summed over the batch),
 measured in this script, with the same batch size ``B`` and worker count ``W``:
@@ -17,7 +18,10 @@ measured in this script, with the same batch size ``B`` and worker count ``W``:
   (``env.reset_at`` for every ended world, as the adapter).
 * ``collector``: ``seqmarl.envs.make(name, num_envs=B, workers=W)`` driven by ``seqmarl.algos.Trainer.collect``
   with a MAPPO agent (default networks): policy sampling, centralised values of the state and of the final state,
-  the rollout buffer — everything of a training iteration except the update.
+  the rollout buffer — everything of a training iteration except the update. With ``--actions random`` the
+  actor is replaced by uniform draws among the available actions (the issue's "random or policy actions"): the
+  centralised values and the buffer still run, so the figure isolates the collector's own machinery from the
+  cost of the policy forward pass; ``--actions policy,random`` measures both (one row each).
 
 ``ratio`` (target >= 0.8) is the median over the ``--repeats`` pairs of ``collector / raw``, each pair a raw run
 and a collector run taken back to back after a warm-up (JIT compilation excluded), so that a load change on a
@@ -242,8 +246,32 @@ class RawVMAS:
 # ---------------------------------------------------------------------------------------------------
 # the collector path
 # ---------------------------------------------------------------------------------------------------
+def uniform_actions(spec: Any, generator: torch.Generator) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """An ``act(step)`` that draws every agent's action uniformly: among its available actions (discrete; log-prob
+    ``-log(#available)``) or in its box (continuous; ``-sum log(high - low)``). The collector's ``--actions random``."""
+    if spec.is_discrete:
+        def act(step: Any, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            avail = step.avail_actions.float()
+            b, n, a = avail.shape
+            actions = torch.multinomial(avail.view(b * n, a), 1, generator=generator).view(b, n)
+            return actions, -torch.log(avail.sum(-1))
+        return act
+    low = torch.tensor([list(s.low) for s in spec.agent_spaces])
+    high = torch.tensor([list(s.high) for s in spec.agent_spaces])
+    if not bool(torch.isfinite(high - low).all()):
+        raise ValueError("--actions random needs bounded continuous action boxes (every low/high finite)")
+    log_volume = torch.log(high - low).sum(-1)
+
+    def act_box(step: Any, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        b = step.obs.shape[0]
+        u = torch.rand((b,) + tuple(low.shape), generator=generator)
+        return low + u * (high - low), (-log_volume).expand(b, -1)
+    return act_box
+
+
 class Collector:
-    def __init__(self, name: str, num_envs: int, workers: int, rollout: int, kwargs: dict) -> None:
+    def __init__(self, name: str, num_envs: int, workers: int, rollout: int, kwargs: dict,
+                 actions: str = "policy") -> None:
         from seqmarl import envs
         from seqmarl.algos import Trainer, TrainerConfig, make_agent
 
@@ -252,6 +280,8 @@ class Collector:
             extra["workers"] = workers
         self.env = envs.make(name, num_envs=num_envs, seed=0, **extra)
         agent = make_agent("mappo", self.env.spec, seed=0)
+        if actions == "random":  # no actor forward: the collector machinery, values and buffer only
+            agent.act = uniform_actions(self.env.spec, torch.Generator().manual_seed(0))
         self.trainer = Trainer(self.env, agent, TrainerConfig(total_steps=10**9, rollout_length=rollout, progress=False,
                                                               tensorboard=False), seed=0)
         self.b, self.rollout = num_envs, rollout
@@ -305,19 +335,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps and cases (a smoke run)")
     parser.add_argument("--only", action="append", default=[],
                         help="keep the cases whose label 'env B=b W=w' contains this substring (repeatable)")
+    parser.add_argument("--actions", default="policy",
+                        help="comma list of collector action sources: policy (MAPPO's actor, default) and/or random "
+                             "(uniform over the available actions; the critic and the buffer still run)")
     parser.add_argument("--runs", type=int, default=1,
                         help="measure every case this many times (fresh objects each time); rows give the medians")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
-    selected = [c for c in cases(args.quick)
+    sources = [a.strip() for a in args.actions.split(",") if a.strip()]
+    if not sources or any(a not in ("policy", "random") for a in sources):
+        parser.error(f"--actions must be a comma list of 'policy' and 'random', got {args.actions!r}")
+    selected = [c + (a,) for c in cases(args.quick) for a in sources
                 if not args.only or any(o in f"{c[0]} B={c[3]} W={c[4]}" for o in args.only)]
     measured: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(selected))}
     for run in range(args.runs):
-        for i, (name, kwargs, raw_builder, b, w, steps, package) in enumerate(selected):
-            print(f"run {run + 1}/{args.runs}: {name} B={b} W={w} ...", file=sys.stderr, flush=True)
+        for i, (name, kwargs, raw_builder, b, w, steps, package, source) in enumerate(selected):
+            print(f"run {run + 1}/{args.runs}: {name} B={b} W={w} actions={source} ...", file=sys.stderr, flush=True)
             raw = raw_builder(b, w)
-            coll = Collector(name, b, w, rollout=min(steps, 64), kwargs=kwargs)
+            coll = Collector(name, b, w, rollout=min(steps, 64), kwargs=kwargs, actions=source)
             raw.run(max(steps // 4, 2))  # warm-up
             raw_rates, coll_rates = [], []
             for _ in range(args.repeats):
@@ -331,11 +367,12 @@ def main(argv: list[str] | None = None) -> int:
                 "load_average_1m": os.getloadavg()[0],
                 "raw_runs": [round(x, 1) for x in raw_rates], "collector_runs": [round(x, 1) for x in coll_rates]})
     rows = []
-    for i, (name, kwargs, raw_builder, b, w, steps, package) in enumerate(selected):
+    for i, (name, kwargs, raw_builder, b, w, steps, package, source) in enumerate(selected):
         runs = measured[i]
         r = statistics.median(x["raw_steps_per_s"] for x in runs)
         c = statistics.median(x["collector_steps_per_s"] for x in runs)
-        rows.append({"env": name, "package": package, "num_envs": b, "workers": w, "raw_steps_per_s": round(r, 1),
+        rows.append({"env": name, "package": package, "num_envs": b, "workers": w, "actions": source,
+                     "raw_steps_per_s": round(r, 1),
                      "collector_steps_per_s": round(c, 1),
                      "ratio": round(statistics.median(x["ratio"] for x in runs), 3),
                      "ratio_of_medians": round(c / r, 3),
@@ -351,10 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("| env | B | W | raw steps/s | collector steps/s | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| env | B | W | actions | raw steps/s | collector steps/s | ratio |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
     for row in rows:
-        print(f"| {row['env']} | {row['num_envs']} | {row['workers']} | {row['raw_steps_per_s']:.0f} | "
+        print(f"| {row['env']} | {row['num_envs']} | {row['workers']} | {row['actions']} | {row['raw_steps_per_s']:.0f} | "
               f"{row['collector_steps_per_s']:.0f} | {row['ratio']:.2f} |")
     print(f"(load average {load_before:.1f} before, {result['machine']['load_average_1m']:.1f} after, on "
           f"{os.cpu_count()} CPUs; ratio = median over {args.runs} run(s) of the median of {args.repeats} paired "

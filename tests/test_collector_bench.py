@@ -1,0 +1,66 @@
+"""``benchmarks/collector_bench.py --actions random``: the uniform action source draws only available actions
+(each about equally often) or points of the box, with the exact log-probabilities; unbounded boxes are refused.
+(The script's cases need the real packages; the source is tested alone.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqmarl.envs import make
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("_bench_collector", BENCH / "collector_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_uniform_discrete_draws_only_available_actions_with_exact_log_probs():
+    bench = _load()
+    env = make("matrix/climbing", num_envs=4000, seed=0)
+    step = env.reset(seed=0)
+    avail = step.avail_actions.clone()
+    avail[:, 0, 2] = False  # agent 0: two of three actions available
+    step = type(step)(**{**step.__dict__, "avail_actions": avail})
+    act = bench.uniform_actions(env.spec, torch.Generator().manual_seed(0))
+    actions, log_probs = act(step)
+    assert actions.shape == (4000, 2) and bool(avail.gather(2, actions.unsqueeze(-1)).all())
+    assert torch.allclose(log_probs[:, 0], torch.full((4000,), -math.log(2)))
+    assert torch.allclose(log_probs[:, 1], torch.full((4000,), -math.log(3)))
+    share = torch.bincount(actions[:, 1], minlength=3).float() / 4000
+    assert torch.allclose(share, torch.full((3,), 1 / 3), atol=0.03)
+
+
+def test_uniform_box_stays_in_the_box_with_the_volume_log_prob():
+    """A bounded box (MaMuJoCo's and VMAS's are) made here from the a1a2 game's spec with finite bounds."""
+    import dataclasses
+
+    from seqmarl.envs.base import AgentSpace
+
+    bench = _load()
+    env = make("gaussian/a1a2", num_envs=500, seed=0)
+    step = env.reset(seed=0)
+    spaces = (AgentSpace.continuous(low=(-1.0,), high=(1.0,)), AgentSpace.continuous(low=(0.0,), high=(4.0,)))
+    spec = dataclasses.replace(env.spec, agent_spaces=spaces)
+    actions, log_probs = bench.uniform_actions(spec, torch.Generator().manual_seed(0))(step)
+    assert actions.shape == (500, 2, 1)
+    assert bool((actions[:, 0].abs() <= 1).all()) and bool(((actions[:, 1] >= 0) & (actions[:, 1] <= 4)).all())
+    assert float(actions[:, 1].mean()) == pytest.approx(2.0, abs=0.15)
+    assert torch.allclose(log_probs, torch.tensor([-math.log(2), -math.log(4)]).expand(500, 2))
+
+
+def test_unbounded_boxes_are_refused():
+    bench = _load()
+    env = make("gaussian/a1a2", num_envs=2, seed=0)
+    with pytest.raises(ValueError, match="bounded"):
+        bench.uniform_actions(env.spec, torch.Generator())
