@@ -41,6 +41,20 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
   ``max_steps = episode_limit - 1``, and the default ``episode_limit = 101`` is the package's default
   ``max_steps = 100``.
 * **Checkpoints**: :meth:`state_dict` holds the jax states as numpy arrays, so a resume is exact.
+* **Unit padding** (``pad_units=(max_allies, max_enemies)``, CLI ``env.pad_units=8,8``; ``unit_list``
+  observations only): observations, state and actions are laid out for ``max_allies`` allies and ``max_enemies``
+  enemies, so that maps with different unit counts share one network (zero-shot transfer, MAT §5). With ``F``
+  the package's per-unit block (``len(unit_features)``) and ``G`` its own-unit block (``len(own_features)``),
+  agent ``i``'s observation is ``[other allies' blocks (n_allies - 1) ; zeros ((max_allies - n_allies) F) ;
+  enemies' blocks (n_enemies) ; zeros ((max_enemies - n_enemies) F) ; own features (G)]``; the state is
+  ``[allies' G-blocks ; zeros ; enemies' G-blocks ; zeros ; allies' teams ; zeros ; enemies' teams ; zeros ;
+  allies' unit types ; zeros ; enemies' unit types ; zeros]`` (the package's ``get_world_state`` order: unit
+  blocks, then ``unit_teams``, then ``unit_types``, each allies first). Actions: ``5 + max_enemies``, attack
+  enemy ``j`` keeps the package's index ``5 + j``; the attacks on absent enemies (``j >= n_enemies``) are never
+  available (and, if sent anyway with ``check_actions=False``, become ``stop``). The number of agents is still
+  ``n_allies``; episodes, rewards, masks and ``battle_won`` are the package's. The padding runs inside the jitted
+  step. One feature keeps a map-dependent scale: a unit block's "last attack" entry is the package's
+  ``prev_attack_action / (num_actions - 1)``, whose divisor depends on the map's unit counts.
 """
 
 from __future__ import annotations
@@ -131,7 +145,8 @@ class _Compiled:
     :class:`SMAXEnv` with the same arguments (:func:`_compiled`), so evaluation envs and tests compile once."""
 
     def __init__(self, map_name: str, num_envs: int, limit: int, observation_type: str, attack_mode: str,
-                 enemy_shoots: bool, package_kwargs: dict[str, Any] | None = None) -> None:
+                 enemy_shoots: bool, package_kwargs: dict[str, Any] | None = None,
+                 pad_units: tuple[int, int] | None = None) -> None:
         jax, jnp, jaxmarl = require_jaxmarl()
         from jaxmarl.environments.smax import map_name_to_scenario
 
@@ -144,12 +159,39 @@ class _Compiled:
         self.device = jax.devices("cpu")[0]
         agents, B = tuple(penv.agents), int(num_envs)
         n_allies = len(agents)
+        n_moves, n_package_actions = int(penv.num_movement_actions), int(penv.action_spaces[agents[0]].n)
+        self.obs_size, self.state_size, self.n_actions = int(penv.obs_size), int(penv.state_size), n_package_actions
+        obs_gaps = state_gaps = act_gaps = None
+        if pad_units is not None:
+            max_allies, max_enemies = pad_units
+            da, de = max_allies - n_allies, max_enemies - int(penv.num_enemies)
+            F, G, n_e = len(penv.unit_features), len(penv.own_features), int(penv.num_enemies)
+            # (width of a real segment, zeros after it) along the package's layout (module docstring)
+            obs_gaps = [((n_allies - 1) * F, da * F), (n_e * F, de * F), (G, 0)]
+            state_gaps = [(n_allies * G, da * G), (n_e * G, de * G), (n_allies, da), (n_e, de), (n_allies, da),
+                          (n_e, de)]
+            act_gaps = [(n_package_actions, de)]
+            self.obs_size += (da * F + de * F)
+            self.state_size += da * G + de * G + 2 * (da + de)
+            self.n_actions += de
+
+        def spread(x: Any, gaps: list[tuple[int, int]] | None) -> Any:
+            """``x [..., sum(real widths)]`` with zeros (False) inserted after each real segment."""
+            if gaps is None:
+                return x
+            parts, at = [], 0
+            for width, pad in gaps:
+                parts.append(x[..., at: at + width])
+                if pad:
+                    parts.append(jnp.zeros(x.shape[:-1] + (pad,), dtype=x.dtype))
+                at += width
+            return jnp.concatenate(parts, axis=-1)
 
         def pack(obs: dict, state: Any) -> dict:
             avail = penv.get_avail_actions(state)
-            return {"obs": jnp.stack([obs[a] for a in agents]).astype(jnp.float32),
-                    "state": obs["world_state"].astype(jnp.float32),
-                    "avail": jnp.stack([avail[a] for a in agents]).astype(jnp.bool_),
+            return {"obs": spread(jnp.stack([obs[a] for a in agents]).astype(jnp.float32), obs_gaps),
+                    "state": spread(obs["world_state"].astype(jnp.float32), state_gaps),
+                    "avail": spread(jnp.stack([avail[a] for a in agents]).astype(jnp.bool_), act_gaps),
                     "active": state.state.unit_alive[:n_allies]}
 
         def pack_state(state: Any) -> dict:
@@ -163,6 +205,8 @@ class _Compiled:
 
         def step_one(key: Any, state: Any, action: Any) -> tuple[Any, dict, dict, Any, Any, Any, Any]:
             k_step, k_reset = jax.random.split(key)  # as jaxmarl MultiAgentEnv.step
+            if act_gaps is not None:  # padded attacks on absent enemies (never available): stop
+                action = jnp.where(action < n_package_actions, action, n_moves - 1)
             obs_st, state_st, rewards, dones, _ = penv.step_env(k_step, state, {a: action[i] for i, a in enumerate(agents)})
             obs_re, state_re = penv.reset(k_reset)
             done = dones["__all__"]
@@ -197,13 +241,13 @@ class _Compiled:
                                      nxt["active"], done[:, None], terminated[:, None], won[:, None]], axis=1)
             return keys[0], state, floats, bools
 
-        n_actions = int(penv.action_spaces[agents[0]].n)
+        n_actions = self.n_actions
         # each float field starts on a 64-byte line of its row (see _pad_to_line): (start, width) per field
-        widths = [n_allies * int(penv.obs_size), int(penv.state_size)] * 2 + [1]
+        widths = [n_allies * self.obs_size, self.state_size] * 2 + [1]
         starts = np.cumsum([0] + [w + (-w) % _LINE for w in widths[:-1]]).tolist()
         self.float_fields = list(zip(starts, widths))
         self.bool_split = [n_allies * n_actions, n_allies] * 2 + [1, 1, 1]
-        self.shapes = (B, n_allies, int(penv.obs_size), n_actions)
+        self.shapes = (B, n_allies, self.obs_size, n_actions)
 
         self.reset = jax.jit(batched_reset)
         self.step = jax.jit(batched_step)
@@ -212,8 +256,26 @@ class _Compiled:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(map_name: str, num_envs: int, limit: int, observation_type: str, attack_mode: str,
-              enemy_shoots: bool) -> _Compiled:
-    return _Compiled(map_name, num_envs, limit, observation_type, attack_mode, enemy_shoots)
+              enemy_shoots: bool, pad_units: tuple[int, int] | None = None) -> _Compiled:
+    return _Compiled(map_name, num_envs, limit, observation_type, attack_mode, enemy_shoots, pad_units=pad_units)
+
+
+def check_pad_units(pad_units: Any, map_name: str, n_allies: int, n_enemies: int) -> tuple[int, int] | None:
+    """``pad_units`` as ``(max_allies, max_enemies)`` (or None); a ValueError names it and the map's counts
+    unless it is two integers >= the map's allies and enemies. The CLI's string ``"8,8"`` is accepted."""
+    if pad_units is None:
+        return None
+    if isinstance(pad_units, str):
+        try:
+            pad_units = tuple(int(x) for x in pad_units.strip("()[] ").split(","))
+        except ValueError:
+            pass
+    ok = (isinstance(pad_units, (tuple, list)) and len(pad_units) == 2
+          and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in pad_units))
+    if not ok or int(pad_units[0]) < n_allies or int(pad_units[1]) < n_enemies:
+        raise ValueError(f"pad_units must be two integers (max_allies, max_enemies) >= the unit counts of map "
+                         f"{map_name!r} ({n_allies} allies, {n_enemies} enemies), got {pad_units!r}")
+    return int(pad_units[0]), int(pad_units[1])
 
 
 class SMAXEnv(MultiAgentEnv):
@@ -228,12 +290,14 @@ class SMAXEnv(MultiAgentEnv):
         attack_mode: the heuristic enemy's targeting, ``"closest"`` or ``"random"``.
         enemy_shoots: whether the heuristic enemy attacks.
         package_kwargs: further keyword arguments of jaxmarl's ``SMAX`` (e.g. ``walls_cause_death``).
+        pad_units: ``(max_allies, max_enemies)``: lay observations, state and actions out for that many units
+            (module docstring, "Unit padding"); None (default) keeps the package's sizes.
     """
 
     def __init__(self, map_name: str, num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, episode_limit: int = 101, observation_type: str = "unit_list",
                  attack_mode: str = "closest", enemy_shoots: bool = True, check_actions: bool = True,
-                 package_kwargs: dict[str, Any] | None = None) -> None:
+                 package_kwargs: dict[str, Any] | None = None, pad_units: tuple[int, int] | None = None) -> None:
         jax, jnp, _ = require_jaxmarl(f"smax/{map_name}")
         from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO
 
@@ -244,22 +308,29 @@ class SMAXEnv(MultiAgentEnv):
         if attack_mode not in ("closest", "random"):
             raise ValueError(f"attack_mode must be 'closest' or 'random', got {attack_mode!r}")
         limit = _check_int(episode_limit, "episode_limit", 2)
+        scenario = MAP_NAME_TO_SCENARIO[map_name]
+        pad_units = check_pad_units(pad_units, map_name, int(scenario.num_allies), int(scenario.num_enemies))
+        if pad_units is not None and observation_type != "unit_list":
+            raise ValueError(f"pad_units needs observation_type='unit_list' (the conic observation has no per-unit "
+                             f"slots), got observation_type={observation_type!r}")
         self.map_name = map_name
+        #: ``(max_allies, max_enemies)`` of the padded layout, or None
+        self.pad_units = pad_units
         self._jax, self._jnp = jax, jnp
         b = _check_int(num_envs, "num_envs", 1)
         key = (map_name, b, limit, observation_type, attack_mode, bool(enemy_shoots))
         if package_kwargs:  # possibly unhashable values: no sharing of compiled functions
-            compiled = _Compiled(*key, package_kwargs=package_kwargs)
+            compiled = _Compiled(*key, package_kwargs=package_kwargs, pad_units=pad_units)
         else:
-            compiled = _compiled(*key)
+            compiled = _compiled(*key, pad_units)
         self._fns = compiled
         self.package_env = compiled.penv
         penv = self.package_env
         self.agent_names: tuple[str, ...] = tuple(penv.agents)
         n = len(self.agent_names)
         self.num_enemies = int(penv.num_enemies)
-        n_actions = int(penv.action_spaces[self.agent_names[0]].n)
-        spec = EnvSpec(n_agents=n, obs_dim=int(penv.obs_size), state_dim=int(penv.state_size),
+        n_actions = compiled.n_actions
+        spec = EnvSpec(n_agents=n, obs_dim=compiled.obs_size, state_dim=compiled.state_size,
                        agent_spaces=(AgentSpace.discrete(n_actions),) * n, episode_limit=limit)
         super().__init__(spec, num_envs, device, seed, check_actions)
         self._root: Any = None
@@ -386,7 +457,8 @@ class SMAXEnv(MultiAgentEnv):
 
     def __repr__(self) -> str:
         return (f"SMAXEnv({self.map_name!r}, num_envs={self.num_envs}, n_agents={self._spec.n_agents}, "
-                f"n_enemies={self.num_enemies}, obs_dim={self._spec.obs_dim}, state_dim={self._spec.state_dim})")
+                f"n_enemies={self.num_enemies}, obs_dim={self._spec.obs_dim}, state_dim={self._spec.state_dim}"
+                + (f", pad_units={self.pad_units}" if self.pad_units else "") + ")")
 
 
 def registry_entries() -> dict[str, Any]:
@@ -397,10 +469,11 @@ def registry_entries() -> dict[str, Any]:
 def _factory(map_name: str) -> Any:
     def factory(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
                 episode_limit: int = 101, observation_type: str = "unit_list", attack_mode: str = "closest",
-                enemy_shoots: bool = True, package_kwargs: dict[str, Any] | None = None) -> SMAXEnv:
+                enemy_shoots: bool = True, package_kwargs: dict[str, Any] | None = None,
+                pad_units: tuple[int, int] | None = None) -> SMAXEnv:
         return SMAXEnv(map_name, num_envs=num_envs, device=device, seed=seed, episode_limit=episode_limit,
                        observation_type=observation_type, attack_mode=attack_mode, enemy_shoots=enemy_shoots,
-                       package_kwargs=package_kwargs)
+                       package_kwargs=package_kwargs, pad_units=pad_units)
 
     factory.__name__ = f"smax_{map_name}"
     factory.__doc__ = f"``SMAXEnv({map_name!r}, ...)`` (seqmarl.envs.smax)."
