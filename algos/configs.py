@@ -483,7 +483,10 @@ class MATConfig(OnPolicyConfig):
 
     MAT attributes: ``n_block`` (encoder and decoder blocks), ``n_embd`` (width), ``n_head`` (attention heads),
     ``mat_condition`` (True; False zeroes every decoder input token: the same network with the previous actions
-    hidden — the ablation). ``ar_order``: ``fixed`` (0..n-1, the official MAT) or ``random`` (a fresh permutation
+    hidden — the ablation), ``mat_token_id`` (True: a decoder token carries the one-hot id of the agent that took
+    its action; False: start bit and action only, as the official MAT — with ``agent_id=False`` the weights then
+    fit any number of agents, :func:`seqmarl.algos.mat_transfer.load_for_agents`; needs ``ar_order="fixed"``).
+    ``ar_order``: ``fixed`` (0..n-1, the official MAT) or ``random`` (a fresh permutation
     per sample, stored with the sample; needs ``agent_id=True`` so the agent acting at a position is known).
     ``critic="encoder"``: the values are the encoder's per-agent ``V_i`` (per-agent GAE, as the official buffer).
     Unused: ``hidden``, ``critic_lr``, ``critic_epoch``, ``critic_num_mini_batch`` (one network, one optimiser).
@@ -528,6 +531,7 @@ class MATConfig(OnPolicyConfig):
     n_embd: int = 64
     n_head: int = 1
     mat_condition: bool = True
+    mat_token_id: bool = True
 
     _CHOICES = {**OnPolicyConfig._CHOICES,
                 "actor_update": OnPolicyConfig._CHOICES["actor_update"] + ("mat_clip",),
@@ -546,6 +550,11 @@ class MATConfig(OnPolicyConfig):
                              f"n_head={self.n_head}")
         if not isinstance(self.mat_condition, bool):
             raise TypeError(f"mat_condition must be a bool, got {type(self.mat_condition).__name__}")
+        if not isinstance(self.mat_token_id, bool):
+            raise TypeError(f"mat_token_id must be a bool, got {type(self.mat_token_id).__name__}")
+        if self.policy == "mat" and not self.mat_token_id and self.ar_order != "fixed":
+            raise ValueError("mat with mat_token_id=False needs ar_order='fixed': with a random order only the token "
+                             "ids tell the decoder which agent took each earlier action")
         if self.policy != self._POLICY or self.actor_update != "mat_clip" or self.critic != "encoder":
             raise ValueError(f"{self.algo_name} is one network trained on one combined loss: it needs "
                              f"policy={self._POLICY!r}, actor_update='mat_clip' and critic='encoder', got "
@@ -560,9 +569,10 @@ class MATConfig(OnPolicyConfig):
         if self.policy == "mat" and self.ar_order == "random" and not self.agent_id:
             raise ValueError("mat with ar_order='random' needs agent_id=True: the agent acting at a decoder position "
                              "is known only through its encoder representation, which then carries its one-hot id")
-        if self.policy == "mat_dec" and (not self.mat_condition or self.ar_order != "fixed"):
-            raise ValueError("mat_dec is a product policy (no decoder): mat_condition and ar_order do not apply; "
-                             "leave them at True / 'fixed'")
+        if self.policy == "mat_dec" and (not self.mat_condition or not self.mat_token_id
+                                         or self.ar_order != "fixed"):
+            raise ValueError("mat_dec is a product policy (no decoder): mat_condition, mat_token_id and ar_order do "
+                             "not apply; leave them at True / True / 'fixed'")
 
 
 @dataclass

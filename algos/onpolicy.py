@@ -203,7 +203,7 @@ class OnPolicyAgent:
         spaces = _action_spaces(spec)
         if config.policy == "mat":
             self.actors = MultiAgentTransformer(spec.n_agents, spec.obs_dim, spaces, condition=config.mat_condition,
-                                                **kw)
+                                                token_id=config.mat_token_id, **kw)
         else:
             self.actors = MATDecPolicy(spec.n_agents, spec.obs_dim, spaces, **kw)
         self.critic = self.actors

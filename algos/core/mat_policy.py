@@ -42,6 +42,12 @@ position k is known through its gathered encoder representation, which carries i
 official setting) no id reaches the acting position, so identical observations give identical representations
 — needed for the shared-parameter tests, where only the previous actions may break the symmetry.
 
+``token_id=False`` (config ``mat_token_id=False``) leaves the id out of the tokens: ``t_0 = [1 ; 0]``,
+``t_k = [0 ; \\phi(a^{i_k})]`` (the official MAT tokens, plus the start bit). With ``agent_id=False`` too, no
+parameter's shape depends on ``n``: the same weights run any number of agents (zero-shot transfer across unit
+counts, :mod:`seqmarl.algos.mat_transfer`). Needs the fixed order (with a random one the decoder would not know
+who took the earlier actions).
+
 ``condition=False`` (config ``mat_condition=False``) zeroes every decoder token, the start token included: the
 same network with the previous actions hidden. Every position then sees the same (zero) token sequence, so
 the policy is a product policy ``\\pi(a^i | \\hat o^i)`` — the ablation of the tests.
@@ -55,8 +61,8 @@ per-agent values; also ``forward``) and ``evaluate(obs, actions, avail, order)``
 values)`` from one forward pass (the combined MAT update).
 
 Differences from the official code (PKU-MARL/Multi-Agent-Transformer, ``mat/algorithms/mat/algorithm/
-ma_transformer.py``): tokens carry the id of the agent that took the action (official: the action only, with a
-start bit); a random execution order is an option (official: fixed ``0..n-1``); the attention projections use
+ma_transformer.py``): tokens carry the id of the agent that took the action unless ``token_id=False``
+(official: the action only, with a start bit); a random execution order is an option (official: fixed ``0..n-1``); the attention projections use
 orthogonal init with gain 1 (official: gain 0.01) and the policy output gain ``out_gain``; the Gaussian std is
 ``exp`` by default (official: ``sigmoid(p) * 0.5``, available as ``std_param="harl"``); the continuous start
 token has a start bit (official: a zero vector); MAT-Dec's MLP uses ReLU with LayerNorm after each hidden layer
@@ -240,6 +246,7 @@ class MultiAgentTransformer(nn.Module):
         n_head: int = 1,
         agent_id: bool = False,
         condition: bool = True,
+        token_id: bool = True,
         feature_norm: bool = False,
         out_gain: float = 0.01,
         log_std_init: float = 0.0,
@@ -251,12 +258,12 @@ class MultiAgentTransformer(nn.Module):
     ) -> None:
         super().__init__()
         _check_common(n_agents, obs_dim, n_block, n_embd, n_head, {"agent_id": agent_id, "condition": condition,
-                                                                    "feature_norm": feature_norm})
+                                                                    "token_id": token_id, "feature_norm": feature_norm})
         if std_param not in ("exp", "harl"):
             raise ValueError(f"std_param must be one of ('exp', 'harl'), got {std_param!r}")
         spaces = _spaces(action_spaces, n_agents)
         self.n_agents, self.obs_dim, self.n_embd = n_agents, obs_dim, n_embd
-        self.agent_id, self.condition = agent_id, condition
+        self.agent_id, self.condition, self.token_id = agent_id, condition, token_id
         self.discrete = isinstance(spaces[0], DiscreteSpace)
         self.sizes = tuple(s.n if self.discrete else s.dim for s in spaces)  # type: ignore[union-attr]
         self.size_max = max(self.sizes)
@@ -264,7 +271,8 @@ class MultiAgentTransformer(nn.Module):
         self.register_buffer("valid", valid.to(device), persistent=False)
         self.encoder = MATEncoder(n_agents, obs_dim, n_block=n_block, n_embd=n_embd, n_head=n_head,
                                   agent_id=agent_id, feature_norm=feature_norm, device=device, dtype=dtype)
-        self.token_dim = 1 + self.size_max + n_agents  # [start bit ; action ; id of the agent that took it]
+        # [start bit ; action ; id of the agent that took it (token_id only)]
+        self.token_dim = 1 + self.size_max + (n_agents if token_id else 0)
         self.action_embed = nn.Sequential(_linear(self.token_dim, n_embd, _GELU_GAIN, device, dtype, bias=False),
                                           nn.GELU())
         self.ln = nn.LayerNorm(n_embd, device=device, dtype=dtype)
@@ -320,10 +328,13 @@ class MultiAgentTransformer(nn.Module):
         return actions
 
     def _token(self, a: Tensor, agent: Tensor, dtype: torch.dtype) -> Tensor:
-        """Token ``[0 ; phi(a) ; onehot(agent)]`` of actions ``a [B]`` (or ``[B, d]``) taken by ``agent [B]``."""
+        """Token ``[0 ; phi(a) ; onehot(agent)]`` of actions ``a [B]`` (or ``[B, d]``) taken by ``agent [B]``
+        (``[0 ; phi(a)]`` with ``token_id=False``)."""
         act = nn.functional.one_hot(a, self.size_max).to(dtype) if self.discrete else a.to(dtype)
-        ids = nn.functional.one_hot(agent, self.n_agents).to(dtype)
-        return torch.cat([torch.zeros(act.shape[:-1] + (1,), dtype=dtype, device=act.device), act, ids], -1)
+        parts = [torch.zeros(act.shape[:-1] + (1,), dtype=dtype, device=act.device), act]
+        if self.token_id:
+            parts.append(nn.functional.one_hot(agent, self.n_agents).to(dtype))
+        return torch.cat(parts, -1)
 
     def _shifted_tokens(self, actions_pos: Tensor, order: Tensor, dtype: torch.dtype) -> Tensor:
         """Decoder inputs ``[B, n, token_dim]``: the start token, then position k holds the token of the action
