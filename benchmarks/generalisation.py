@@ -13,6 +13,11 @@ Optional MaMuJoCo part (``--mujoco``): the same algorithms on ``mamujoco/HalfChe
 observations) evaluated with ``broken_agents`` (one agent's actuators off) — here HAPPO applies (same agents).
 
     taskset -c 1 python benchmarks/generalisation.py --steps 200000 --seeds 0 1 --episodes 32
+    python benchmarks/generalisation.py --from-runs SWEEP_DIR/runs/* --episodes 32 --out PATH
+
+``--from-runs`` evaluates finished ``seqmarl train`` runs (their ``config.yaml`` and last checkpoint) instead
+of training: SMAX runs trained with ``pad_units`` on the maps above, MaMuJoCo runs (any observation mode: the
+agents stay the same) intact and with each agent broken.
 
 Prints a markdown table (win rate and mean episode return per evaluation map, mean over seeds) and writes JSON
 to ``benchmarks/results/generalisation.json`` (``--out``).
@@ -155,6 +160,60 @@ def table(results: dict[str, Any], columns: tuple[str, ...], win: bool = True) -
     return "\n".join(lines)
 
 
+def load_run(run_dir: str | Path) -> tuple[Any, Any]:
+    """``(resolved RunConfig, agent)`` of a finished ``seqmarl train`` run: the agent rebuilt from its
+    ``config.yaml`` and its weights from ``checkpoints/last.pt`` (the env, optimiser and RNG states are not needed
+    for evaluation)."""
+    from seqmarl.algos.trainer import read_checkpoint
+    from seqmarl.config import load_run_config, resolve
+
+    run_dir = Path(run_dir)
+    cfg = resolve(load_run_config(run_dir / "config.yaml"))
+    spec = make(cfg.env, num_envs=1, **cfg.env_kwargs).spec
+    agent = make_agent(cfg.algo, spec, seed=cfg.seed, **cfg.algo_kwargs)
+    agent.load_state_dict(read_checkpoint(run_dir / "checkpoints" / "last.pt")["agent"])
+    return cfg, agent
+
+
+def evaluate_runs(run_dirs: list[str | Path], episodes: int) -> dict[str, Any]:
+    """Evaluate trained runs without training: SMAX runs trained with ``pad_units`` on every map of
+    :data:`EVAL_MAPS` (MAT/MAT-Dec rebuilt for the map's agent count, HAPPO/MAPPO only where the count is theirs),
+    MaMuJoCo runs intact and with each agent broken (:data:`MUJOCO_EVALS`, the run's own env arguments).
+    Results per ``"<algo> on <env>"``: per-seed values and their means."""
+    results: dict[str, Any] = {}
+    for run_dir in run_dirs:
+        cfg, agent = load_run(run_dir)
+        kwargs = dict(cfg.env_kwargs)
+        if cfg.env.startswith("smax/"):
+            if kwargs.get("pad_units") is None:
+                raise ValueError(f"{run_dir}: a SMAX run must be trained with pad_units to be evaluated on other maps")
+            evals = {m: (m, kwargs) for m in EVAL_MAPS}
+        elif cfg.env.startswith("mamujoco/"):
+            evals = {name: (cfg.env, {**kwargs, "broken_agents": broken}) for name, broken in MUJOCO_EVALS.items()}
+        else:
+            raise ValueError(f"{run_dir}: env {cfg.env} has no generalisation evaluation here (smax/ or mamujoco/)")
+        per = results.setdefault(f"{cfg.algo} on {cfg.env}", {k: {"seeds": []} for k in evals})
+        for name, (env_name, env_kwargs) in evals.items():
+            spec = make(env_name, num_envs=1, **env_kwargs).spec
+            if cfg.algo in ("mat", "mat_dec") or spec.n_agents == agent.spec.n_agents:
+                runner, reason = agent_for(agent, cfg.algo, spec)
+            else:  # per-agent actors (HAPPO, separate MAPPO) or a critic sized for the trained agent count
+                runner, reason = None, (f"n/a: {cfg.algo}'s networks are sized for {agent.spec.n_agents} agents, "
+                                        f"not {spec.n_agents}")
+            if runner is None:
+                per[name]["na"] = reason
+                continue
+            per[name]["seeds"].append({"seed": cfg.seed, "run": str(run_dir),
+                                       **evaluate(runner, env_name, env_kwargs, episodes, seed=10_000 + cfg.seed)})
+    for per in results.values():
+        for rec in per.values():
+            for key in ("win_rate", "return"):
+                vals = [r[key] for r in rec["seeds"] if key in r]
+                if vals:
+                    rec[key] = sum(vals) / len(vals)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=200_000, help="training env steps per run (default 200000)")
@@ -165,9 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mujoco", action="store_true", help="also run the MaMuJoCo broken-agent part")
     p.add_argument("--mujoco-steps", type=int, default=20_000)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "generalisation.json"))
+    p.add_argument("--from-runs", nargs="+", default=None, metavar="RUN_DIR",
+                   help="evaluate these finished seqmarl train runs (e.g. a sweep's runs/*) instead of training")
     ns = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    if ns.from_runs:
+        found = evaluate_runs(ns.from_runs, ns.episodes)
+        for name, per in found.items():
+            win = name.split(" on ")[1].startswith("smax/")
+            print(f"\n{name}: greedy, {ns.episodes} episodes per evaluation; cells: "
+                  f"{'win rate / mean return' if win else 'mean return'}")
+            print(table({name.split(" on ")[0]: per}, tuple(per), win=win))
+        out_runs = {"from_runs": found, "settings": {"episodes": ns.episodes, "runs": ns.from_runs},
+                    "wall_s": round(time.perf_counter() - t0, 1)}
+        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(ns.out).write_text(json.dumps(out_runs, indent=1))
+        print(f"\nwrote {ns.out} ({out_runs['wall_s']} s)")
+        return 0
     smax = run_smax(ns.algos, ns.steps, ns.seeds, ns.episodes, num_envs=ns.num_envs)
     print(f"SMAX: trained on {TRAIN_MAP} ({ns.steps} steps, seeds {ns.seeds}), pad_units={PAD}, greedy, "
           f"{ns.episodes} episodes per map; cells: win rate / mean return")
