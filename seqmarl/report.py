@@ -6,7 +6,10 @@ Runs and groups. Every run directory under ``SWEEP_DIR/runs/`` with a ``done.jso
 any with metrics) is read: ``config.yaml`` gives ``algo``, ``env`` and ``seed``. A group is
 (label, env) where the label is the algorithm name, followed by the other swept keys of ``sweep.json`` when the
 grid varies more than algo/env/seed (``happo[algo.lr=5e-4;algo.clip_param=0.1]``; ``;``, not ``,``: marl-eval
-refuses algorithm names with commas): the seeds of a group are its independent runs.
+refuses algorithm names with commas): the seeds of a group are its independent runs. A swept ``config=`` (a tuned
+config per algorithm) joins the label only where two configs give runs of the same algorithm and env. Several
+SWEEP_DIRs are read together (``seqmarl report A B --out R``; run names then carry their sweep's folder name), e.g.
+one sweep per tuned config.
 
 Metric. ``--metric auto`` takes ``eval_return_greedy`` (the greedy-policy evaluation return, as HARL's
 evaluation reports deterministic actions) when every run logged it, else ``episode_return`` (the trainer's
@@ -91,58 +94,75 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def labels_from_manifest(sweep_dir: Path) -> dict[str, str]:
-    """Run name -> label: the algorithm plus the swept keys other than algo/env/seed (module docstring)."""
+def labels_from_manifest(sweep_dir: Path) -> dict[str, tuple[str, str]]:
+    """Run name -> ``(algo override or "", tail)``: the tail joins the swept keys other than algo/env/seed/config
+    (module docstring; ``config`` is added by :func:`load_runs` only where it separates runs)."""
     path = sweep_dir / "sweep.json"
     if not path.is_file():
         return {}
     manifest = json.loads(path.read_text())
-    extra = [k for k, vals in manifest.get("grid", []) if len(vals) > 1 and k not in ("algo", "env", "seed")]
+    extra = [k for k, vals in manifest.get("grid", []) if len(vals) > 1 and k not in ("algo", "env", "seed", "config")]
     out = {}
     for run in manifest.get("runs", []):
         values = dict(o.split("=", 1) for o in run["overrides"])
         tail = ";".join(f"{k}={values[k]}" for k in extra if k in values)  # no commas: marl-eval rejects them
-        out[run["name"]] = values.get("algo", "") + (f"[{tail}]" if tail else "")
+        out[run["name"]] = (values.get("algo", ""), tail, values.get("config", ""))
     return out
 
 
-def load_runs(sweep_dir: str | Path, metric: str = "auto", include_unfinished: bool = False) -> tuple[list[Run], str, list[str]]:
-    """The runs of a sweep (or of a folder of run directories) with the chosen metric; returns
-    ``(runs, metric, notes)``."""
+def load_runs(sweep_dir: str | Path | Sequence[str | Path], metric: str = "auto",
+              include_unfinished: bool = False) -> tuple[list[Run], str, list[str]]:
+    """The runs of a sweep (or of a folder of run directories), or of several such directories together, with the
+    chosen metric; returns ``(runs, metric, notes)``. A run's label is its algorithm (from its ``config.yaml``)
+    plus the swept keys; where runs of one (label, env) came from different tuned configs (``config=`` swept, or
+    several sweeps), ``config=<name>`` joins the label so that they are not taken as seeds of one group."""
     import yaml
 
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise ReportError(f"SWEEP_DIR {sweep_dir} is not a directory")
-    root = sweep_dir / "runs" if (sweep_dir / "runs").is_dir() else sweep_dir
-    labels = labels_from_manifest(sweep_dir)
+    dirs = [Path(d) for d in ([sweep_dir] if isinstance(sweep_dir, (str, Path)) else sweep_dir)]
+    if not dirs:
+        raise ReportError("no SWEEP_DIR given")
     notes: list[str] = []
-    raw: list[tuple[str, str, str, int, list[dict[str, Any]]]] = []
-    for run_dir in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file()):
-        if not include_unfinished and not (run_dir / "done.json").is_file():
-            notes.append(f"{run_dir.name}: not finished (no done.json), left out (--include-unfinished keeps it)")
-            continue
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        rows = _read_rows(run_dir / "metrics.jsonl")
-        if not rows:
-            notes.append(f"{run_dir.name}: no metrics rows, left out")
-            continue
-        label = labels.get(run_dir.name) or str(cfg.get("algo"))
-        raw.append((run_dir.name, label, str(cfg.get("env")), int(cfg.get("seed", 0)), rows))
+    raw: list[list[Any]] = []  # [name, label, env, seed, rows, config]
+    for one in dirs:
+        if not one.is_dir():
+            raise ReportError(f"SWEEP_DIR {one} is not a directory")
+        root = one / "runs" if (one / "runs").is_dir() else one
+        labels = labels_from_manifest(one)
+        prefix = f"{one.name}/" if len(dirs) > 1 else ""
+        for run_dir in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file()):
+            if not include_unfinished and not (run_dir / "done.json").is_file():
+                notes.append(f"{prefix}{run_dir.name}: not finished (no done.json), left out (--include-unfinished keeps it)")
+                continue
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+            rows = _read_rows(run_dir / "metrics.jsonl")
+            if not rows:
+                notes.append(f"{prefix}{run_dir.name}: no metrics rows, left out")
+                continue
+            algo, tail, config = labels.get(run_dir.name, ("", "", ""))
+            label = (algo or str(cfg.get("algo"))) + (f"[{tail}]" if tail else "")
+            raw.append([prefix + run_dir.name, label, str(cfg.get("env")), int(cfg.get("seed", 0)), rows,
+                        config or str(cfg.get("config") or "")])
     if not raw:
-        raise ReportError(f"SWEEP_DIR {sweep_dir}: no finished runs (run directories with config.yaml, "
-                          "metrics.jsonl and done.json) under {root}")
+        raise ReportError(f"SWEEP_DIR {', '.join(map(str, dirs))}: no finished runs (run directories with "
+                          "config.yaml, metrics.jsonl and done.json)")
+    configs: dict[tuple[str, str], set[str]] = {}
+    for item in raw:
+        configs.setdefault((item[1], item[2]), set()).add(item[5])
+    for item in raw:
+        if len(configs[(item[1], item[2])]) > 1:
+            tag = f"config={item[5] or 'none'}"
+            item[1] = item[1][:-1] + f";{tag}]" if item[1].endswith("]") else f"{item[1]}[{tag}]"
 
     def finite(rows: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
         return [(float(r["env_steps"]), float(r[key])) for r in rows
                 if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
 
     if metric == "auto":
-        metric = next((m for m in AUTO_METRICS if all(finite(rows, m) for *_, rows in raw)), "")
+        metric = next((m for m in AUTO_METRICS if all(finite(item[4], m) for item in raw)), "")
         if not metric:
             raise ReportError(f"--metric auto: not every run logged {' or '.join(AUTO_METRICS)}; name one with --metric")
     runs = []
-    for name, label, env, seed, rows in raw:
+    for name, label, env, seed, rows, _ in raw:
         pairs = finite(rows, metric)
         if not pairs:
             known = sorted({k for r in rows for k in r})
@@ -502,16 +522,19 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
     return written
 
 
-def write_report(sweep_dir: str | Path, out: str | Path | None = None, metric: str = "auto",
+def write_report(sweep_dir: str | Path | Sequence[str | Path], out: str | Path | None = None, metric: str = "auto",
                  normalise_items: Sequence[str] | None = None, final_window: int = 1, points: int = 50,
                  reps: int = 2000, seed: int = 0, include_unfinished: bool = False) -> dict[str, Any]:
     """Read, compute, write ``report.md``, ``report.json``, ``marl_eval.json`` and the PNGs; returns the report."""
     from seqmarl.algos.trainer import _atomic_write_text
 
+    several = not isinstance(sweep_dir, (str, Path))
+    if several and len(sweep_dir) > 1 and out is None:
+        raise ReportError("several SWEEP_DIRs need --out (where the common report goes)")
     runs, metric, notes = load_runs(sweep_dir, metric, include_unfinished)
     report = build_report(runs, metric, normalise_items, final_window, points, reps, seed)
     report["notes"] = notes + report["notes"]
-    out = Path(out) if out else Path(sweep_dir) / "report"
+    out = Path(out) if out else Path(sweep_dir[0] if several else sweep_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     images = write_plots(report, out)
     _atomic_write_text(out / "report.json", json.dumps(report, indent=1))
@@ -536,8 +559,10 @@ def _int_at_least(name: str, minimum: int) -> Callable[[str], int]:
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep directory (seqmarl sweep --out) or a folder of run directories")
-    p.add_argument("--out", default=None, help="output folder (default SWEEP_DIR/report)")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", nargs="+",
+                   help="a sweep directory (seqmarl sweep --out) or a folder of run directories; several are "
+                        "reported together (then --out is needed)")
+    p.add_argument("--out", default=None, help="output folder (default SWEEP_DIR/report; required with several)")
     p.add_argument("--metric", default="auto", help="metrics.jsonl column to report (default auto: "
                    "eval_return_greedy if every run logged it, else episode_return)")
     p.add_argument("--normalise", action="append", metavar="none|minmax|ENV=lo:hi",
@@ -555,7 +580,8 @@ def _args(p: argparse.ArgumentParser) -> None:
 def _main(ns: argparse.Namespace) -> int:
     extra = list(getattr(ns, "overrides", []) or [])
     if extra:
-        print(f"error: unrecognised arguments: {' '.join(extra)} (seqmarl report SWEEP_DIR [options])", file=sys.stderr)
+        print(f"error: unrecognised arguments: {' '.join(extra)} (seqmarl report SWEEP_DIR [SWEEP_DIR ...] [options])",
+              file=sys.stderr)
         return 2
     try:
         report = write_report(ns.sweep_dir, ns.out, ns.metric, ns.normalise, ns.final_window, ns.points, ns.reps,

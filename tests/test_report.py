@@ -246,3 +246,45 @@ def test_confidence_intervals_are_reproducible_whatever_the_global_rng_state() -
         assert after == np.random.random()  # the caller's RNG state is restored
     for key in ("final", "curves", "aggregate", "probability_of_improvement", "performance_profile"):
         assert reports[0][key] == reports[1][key], key
+
+
+def _config_sweep(root: Path, configs_algos: list[tuple[str, str]], env: str = "e") -> None:
+    """A sweep that swept ``config=`` (no algo override): the algorithm comes from each run's config.yaml."""
+    manifest = {"grid": [["config", [c for c, _ in configs_algos]], ["seed", ["0", "1"]]], "runs": []}
+    for config, algo in configs_algos:
+        for seed in (0, 1):
+            name = f"config={config},seed={seed}"
+            manifest["runs"].append({"name": name, "overrides": [f"config={config}", f"seed={seed}"]})
+            write_run(root, name, algo, env, seed, [1, 2], [seed, seed + 1.0])
+    (root / "sweep.json").write_text(json.dumps(manifest))
+
+
+def test_a_swept_config_labels_runs_by_their_algorithm(tmp_path: Path) -> None:
+    _config_sweep(tmp_path, [("mat-x", "mat"), ("happo-x", "happo")])
+    groups = group_runs(load_runs(tmp_path)[0])
+    assert sorted(groups["e"]) == ["happo", "mat"] and all(len(v) == 2 for v in groups["e"].values())
+
+
+def test_two_configs_of_one_algorithm_stay_apart(tmp_path: Path) -> None:
+    _config_sweep(tmp_path, [("happo-a", "happo"), ("happo-b", "happo")])
+    groups = group_runs(load_runs(tmp_path)[0])
+    assert sorted(groups["e"]) == ["happo[config=happo-a]", "happo[config=happo-b]"]
+
+
+def test_several_sweeps_are_reported_together(tmp_path: Path, capsys) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    _config_sweep(one, [("mat-x", "mat"), ("happo-x", "happo")])
+    manifest = {"grid": [["algo", ["mappo"]], ["seed", ["0", "1"]]], "runs": []}
+    for seed in (0, 1):
+        name = f"algo=mappo,seed={seed}"
+        manifest["runs"].append({"name": name, "overrides": ["algo=mappo", f"seed={seed}"]})
+        write_run(two, name, "mappo", "e", seed, [1, 2], [seed, 2.0])
+    (two / "sweep.json").write_text(json.dumps(manifest))
+    runs, _, _ = load_runs([one, two])
+    assert sorted(group_runs(runs)["e"]) == ["happo", "mappo", "mat"]
+    assert {r.name for r in runs} >= {"one/config=mat-x,seed=0", "two/algo=mappo,seed=1"}
+    with pytest.raises(ReportError, match="--out"):
+        write_report([one, two], reps=5)
+    assert main(["report", str(one), str(two), "--reps", "5"]) == 2 and "--out" in capsys.readouterr().err
+    assert main(["report", str(one), str(two), "--reps", "5", "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.md").is_file()
