@@ -70,3 +70,47 @@ def test_the_outcomes_survive_a_checkpoint(tmp_path):
     other = _trainer(lambda step: step.reward > 0)
     other.load_checkpoint(tmp_path)
     assert other._episode_wins == kept and len(kept) == 100
+
+
+def test_only_the_ended_episodes_outcomes_are_kept():
+    """Envs 1 and 3 of 4 end at this step: their flags (won, lost) are kept, the others' are not."""
+    trainer = _trainer(lambda step: step.reward > 0)
+    step = trainer.env.reset(seed=0)
+    done = torch.tensor([False, True, False, True])
+    step.info["episode_return"] = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    step.info["battle_won"] = torch.tensor([True, True, True, False])
+    trainer._record_episodes(step, done)
+    assert trainer._episode_returns == [2.0, 4.0] and trainer._episode_wins == [1.0, 0.0]
+
+
+class _StaggeredBattles:
+    """Duck-typed eval env: env ``b`` of ``n`` ends its episode at step ``b + 1``, won when ``b`` is even."""
+
+    def __init__(self, n: int):
+        import dataclasses
+
+        self.inner = make("matrix/climbing", num_envs=n, seed=0)
+        self.spec = dataclasses.replace(self.inner.spec, episode_limit=n)  # the evaluation loop runs n steps
+        self.num_envs, self.device = n, self.inner.device
+        self.t = 0
+
+    def reset(self, seed=None):
+        self.t = 0
+        return self.inner.reset(seed=seed)
+
+    def step(self, actions):
+        import dataclasses
+
+        out = self.inner.step(actions)
+        self.t += 1
+        ends = torch.arange(self.num_envs) + 1 == self.t
+        out.info["battle_won"] = ends & (torch.arange(self.num_envs) % 2 == 0)
+        return dataclasses.replace(out, terminated=ends, truncated=torch.zeros_like(ends))
+
+
+def test_evaluation_keeps_each_episodes_outcome_when_episodes_end_at_different_steps():
+    env = make("matrix/climbing", num_envs=4, seed=0)
+    agent = make_agent("mappo", env.spec, seed=0, hidden=(8, 8))
+    cfg = TrainerConfig(total_steps=4, rollout_length=1, progress=False, tensorboard=False, eval_episodes=6)
+    out = Trainer(env, agent, cfg, eval_env_fn=_StaggeredBattles).evaluate()
+    assert out["eval_win_rate_greedy"] == 0.5 and out["eval_win_rate_stochastic"] == 0.5
