@@ -176,24 +176,29 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any]:
 
 
 def evaluate_runs(run_dirs: list[str | Path], episodes: int) -> dict[str, Any]:
-    """Evaluate trained runs without training: SMAX runs trained with ``pad_units`` on every map of
-    :data:`EVAL_MAPS` (MAT/MAT-Dec rebuilt for the map's agent count, HAPPO/MAPPO only where the count is theirs),
+    """Evaluate trained runs without training: SMAX runs on every map of :data:`EVAL_MAPS` (MAT/MAT-Dec rebuilt
+    for the map's agent count, HAPPO/MAPPO only where the count is theirs; a run trained without ``pad_units``
+    only on its own map),
     MaMuJoCo runs intact and with each agent broken (:data:`MUJOCO_EVALS`, the run's own env arguments).
     Results per ``"<algo> on <env>"``: per-seed values and their means."""
     results: dict[str, Any] = {}
     for run_dir in run_dirs:
         cfg, agent = load_run(run_dir)
         kwargs = dict(cfg.env_kwargs)
+        unpadded: set[str] = set()
         if cfg.env.startswith("smax/"):
-            if kwargs.get("pad_units") is None:
-                raise ValueError(f"{run_dir}: a SMAX run must be trained with pad_units to be evaluated on other maps")
             evals = {m: (m, kwargs) for m in EVAL_MAPS}
+            if kwargs.get("pad_units") is None:  # its observation size fits its own map only
+                unpadded = {m for m in EVAL_MAPS if m != cfg.env}
         elif cfg.env.startswith("mamujoco/"):
             evals = {name: (cfg.env, {**kwargs, "broken_agents": broken}) for name, broken in MUJOCO_EVALS.items()}
         else:
             raise ValueError(f"{run_dir}: env {cfg.env} has no generalisation evaluation here (smax/ or mamujoco/)")
         per = results.setdefault(f"{cfg.algo} on {cfg.env}", {k: {"seeds": []} for k in evals})
         for name, (env_name, env_kwargs) in evals.items():
+            if name in unpadded:
+                per[name]["na"] = f"n/a: trained without pad_units, its input sizes fit {cfg.env} only"
+                continue
             spec = make(env_name, num_envs=1, **env_kwargs).spec
             if cfg.algo in ("mat", "mat_dec") or spec.n_agents == agent.spec.n_agents:
                 runner, reason = agent_for(agent, cfg.algo, spec)

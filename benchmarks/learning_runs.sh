@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The learning-curve runs of the README's "Learning results" (issue 11 §3), as run on 7 Dec on 2 CPU cores.
+# Each line is a `seqmarl sweep` (local process pool; add `--backend ray` for a Ray cluster); running a line again
+# resumes it. On a GPU machine add `device=cuda` to any line. Reports: the `seqmarl report` lines at the end.
+set -euo pipefail
+OUT=${OUT:-sweeps}
+
+# MaMuJoCo HalfCheetah 2x3 to 1e6 env steps, 3 seeds: HAPPO (HARL's tuned config), MAPPO (the same values),
+# MAT (the MAT repository's MuJoCo script). Greedy evaluation: 10 episodes every 25 updates.
+seqmarl sweep --out "$OUT/hc_mat_happo" --workers 2 config=mat-halfcheetah-2x3,happo-halfcheetah-2x3 seed=0:3 \
+    total_steps=1000000 eval_episodes=10 tensorboard=false
+seqmarl sweep --out "$OUT/hc_mappo" --workers 2 config=happo-halfcheetah-2x3 algo=mappo seed=0:3 \
+    total_steps=1000000 eval_episodes=10 tensorboard=false
+
+# SMAX 3m, 3 seeds: HAPPO and MAPPO (HARL's default values, feed-forward) to 1e6 steps; MAT (the MAT repository's
+# SMAC script, official tokens) to 5e5 steps with observations padded to 8 allies / 8 enemies, so that the same
+# models are evaluated zero-shot on 5m_vs_6m and 8m (benchmarks/generalisation.py --from-runs); MAT-Dec likewise, 1 seed.
+seqmarl sweep --out "$OUT/smax3m_happo" --workers 1 config=happo-smax-3m seed=0:3 total_steps=1000000 tensorboard=false
+seqmarl sweep --out "$OUT/smax3m_mappo" --workers 1 config=happo-smax-3m algo=mappo algo.share_param=true seed=0:3 \
+    total_steps=1000000 tensorboard=false
+seqmarl sweep --out "$OUT/smax3m_mat5" --workers 1 config=mat-smax-3m 'env.pad_units=(8,8)' seed=0:3 \
+    total_steps=500000 tensorboard=false
+seqmarl sweep --out "$OUT/smax3m_matdec5" --workers 1 config=mat-smax-3m algo=mat_dec algo.mat_token_id=true \
+    'env.pad_units=(8,8)' seed=0:1 total_steps=500000 tensorboard=false
+
+# MPE simple_spread (HARL's tuned HAPPO values) and VMAS balance (BenchMARL's MAPPO values), short budgets.
+seqmarl sweep --out "$OUT/mpe_spread" --workers 1 config=happo-mpe-simple-spread algo=happo,mappo seed=0:3 \
+    total_steps=200000 eval_episodes=20 tensorboard=false
+seqmarl sweep --out "$OUT/vmas_balance" --workers 1 config=mappo-vmas-balance seed=0:3 total_steps=600000 \
+    eval_interval=2 eval_episodes=50 tensorboard=false
+
+# Reports (rliable IQM with stratified-bootstrap CIs, curves, marl-eval JSON).
+seqmarl report "$OUT/hc_mat_happo" "$OUT/hc_mappo" --out "$OUT/report_halfcheetah"
+seqmarl report "$OUT/smax3m_happo" "$OUT/smax3m_mappo" "$OUT/smax3m_mat5" --metric win_rate --out "$OUT/report_smax3m"
+seqmarl report "$OUT/mpe_spread" --out "$OUT/report_mpe"
+seqmarl report "$OUT/vmas_balance" --out "$OUT/report_vmas"
+# zero-shot evaluation of the SMAX MAT/MAT-Dec models on other unit counts, and of the HalfCheetah models with an
+# agent's actuators broken
+python benchmarks/generalisation.py --from-runs "$OUT"/smax3m_mat5/runs/* "$OUT"/smax3m_matdec5/runs/* \
+    "$OUT"/smax3m_happo/runs/* --episodes 32 --out benchmarks/results/generalisation_smax.json
+python benchmarks/generalisation.py --from-runs "$OUT"/hc_mat_happo/runs/* "$OUT"/hc_mappo/runs/* --episodes 10 \
+    --out benchmarks/results/generalisation_halfcheetah.json
