@@ -23,15 +23,12 @@ seqmarl sweep --out "$OUT/smax3m_mat5" --workers 1 config=mat-smax-3m 'env.pad_u
 seqmarl sweep --out "$OUT/smax3m_matdec5" --workers 1 config=mat-smax-3m algo=mat_dec algo.mat_token_id=true \
     'env.pad_units=(8,8)' seed=0:1 total_steps=500000 tensorboard=false
 
-# MPE simple_spread (HARL's tuned HAPPO values), a short budget. (VMAS balance, config mappo-vmas-balance, was not
-# run on 7 Dec: no CPU time left.)
-seqmarl sweep --out "$OUT/mpe_spread" --workers 1 config=happo-mpe-simple-spread algo=happo,mappo seed=0:3 \
-    total_steps=200000 eval_episodes=20 tensorboard=false
+# (MPE simple_spread, config happo-mpe-simple-spread, and VMAS balance, config mappo-vmas-balance, were not run on
+# 7 Dec: no CPU time left.)
 
 # Reports (rliable IQM with stratified-bootstrap CIs, curves, marl-eval JSON).
 seqmarl report "$OUT/hc_mat_happo" "$OUT/hc_mappo" --out "$OUT/report_halfcheetah"
 seqmarl report "$OUT/smax3m_happo" "$OUT/smax3m_mappo" "$OUT/smax3m_mat5" --metric win_rate --out "$OUT/report_smax3m"
-seqmarl report "$OUT/mpe_spread" --out "$OUT/report_mpe"
 # zero-shot evaluation of the SMAX MAT/MAT-Dec models on other unit counts, and of the HalfCheetah models with an
 # agent's actuators broken
 python benchmarks/generalisation.py --from-runs "$OUT"/smax3m_mat5/runs/* "$OUT"/smax3m_matdec5/runs/* \
