@@ -44,6 +44,7 @@ from torch import nn
 from .core._checks import check_flag_tensor
 from .core.buffer import minibatch_indices, normalise_advantages
 from .core.losses import aggregate_ratio, ppo_clip_objective, value_loss
+from .core.networks import MultiAgentActors
 from .core.trust_region import (
     backtracking_line_search,
     fisher_vector_product,
@@ -243,6 +244,37 @@ def _agent_entropy(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | s
     return agent.actors.entropy_agent(i, batch.obs[idx, i], avail_i)
 
 
+def _agent_log_prob_and_entropy(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice) -> tuple[Tensor, Tensor]:
+    """:func:`_agent_log_prob` and :func:`_agent_entropy` from one forward pass of agent ``i``'s actor (actors
+    without ``log_prob_and_entropy_agent`` fall back to the two calls)."""
+    actors = agent.actors
+    both = getattr(actors, "log_prob_and_entropy_agent", None)
+    if both is None:
+        return _agent_log_prob(agent, i, batch, idx), _agent_entropy(agent, i, batch, idx)
+    if batch.seq is not None:
+        obs, actions, avail, rnn = _replay_inputs(agent, i, batch, idx)
+        lp, ent = both(i, obs, actions, avail, per_dim=not agent.discrete, rnn=rnn)
+        return _flat(lp), _flat(ent)
+    obs_i = batch.obs[idx, i]
+    if agent.discrete:
+        avail_i = None if batch.avail is None else batch.avail[idx, i]
+        return both(i, obs_i, batch.actions[idx, i], avail_i)
+    return both(i, obs_i, batch.actions[idx, i], per_dim=True)
+
+
+def _every_agent_log_prob_and_entropy(agent: "OnPolicyAgent", batch: Batch, idx: Tensor | slice) -> tuple[list[Tensor], list[Tensor]]:
+    """Every agent's log-probs and entropies on ``batch[idx]`` (lists indexed by agent, entries as
+    :func:`_agent_log_prob_and_entropy`'s). Feed-forward :class:`MultiAgentActors`: one call for all agents (a
+    shared actor runs once on the ``[m, n, obs_dim]`` block); otherwise agent by agent."""
+    if batch.seq is None and isinstance(agent.actors, MultiAgentActors):
+        avail = None if (batch.avail is None or not agent.discrete) else batch.avail[idx]
+        lps, ents = agent.actors.log_prob_and_entropy(batch.obs[idx], batch.actions[idx], avail,
+                                                      per_dim=not agent.discrete)
+        return list(lps.unbind(1)), list(ents.unbind(1))
+    pairs = [_agent_log_prob_and_entropy(agent, i, batch, idx) for i in range(agent.spec.n_agents)]
+    return [lp for lp, _ in pairs], [ent for _, ent in pairs]
+
+
 def _old_log_probs(agent: "OnPolicyAgent", batch: Batch) -> Tensor:
     """Per-agent old log-probs ``[N, n]`` (discrete) or ``[N, n, d]`` per-dim (continuous), recomputed exactly
     from the pre-update actors so that the initial ratio is exactly 1 (recurrent: by the replay)."""
@@ -316,12 +348,9 @@ def _joint_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
     count = 0
     for _ in range(cfg.ppo_epoch):
         for idx in minibatches(agent, batch, cfg.actor_num_mini_batch):
-            ratios, ents = [], []
-            for i in range(agent.spec.n_agents):
-                new_lp = _agent_log_prob(agent, i, batch, idx)
-                ratios.append(_ratio(agent, new_lp, batch.old_log_probs[idx, i], i))
-                ents.append(_agent_entropy(agent, i, batch, idx))
-            ratio = torch.stack(ratios, dim=-1)
+            new_lps, ents = _every_agent_log_prob_and_entropy(agent, batch, idx)
+            ratio = torch.stack([_ratio(agent, new_lps[i], batch.old_log_probs[idx, i], i)
+                                 for i in range(agent.spec.n_agents)], dim=-1)
             active = _active(batch, idx)
             objective = _clip_objective(ratio, _adv(agent, batch.advantages[idx]), cfg.clip, active)
             entropy = active_mean(torch.stack(ents, dim=-1), active)
@@ -392,7 +421,7 @@ def _joint_ratio_clip(agent: "OnPolicyAgent", batch: Batch) -> dict[str, float]:
 
 def _sequential_objective(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Tensor | slice, factor: Tensor) -> tuple[Tensor, Tensor]:
     cfg = agent.config
-    new_lp = _agent_log_prob(agent, i, batch, idx)
+    new_lp, ent = _agent_log_prob_and_entropy(agent, i, batch, idx)
     ratio = _ratio(agent, new_lp, batch.old_log_probs[idx, i], i)
     adv = _adv(agent, batch.advantages[idx, i])
     active = _active(batch, idx, i)
@@ -400,7 +429,7 @@ def _sequential_objective(agent: "OnPolicyAgent", i: int, batch: Batch, idx: Ten
         objective = _clip_objective(ratio, adv, cfg.clip, active, weight=factor)
     else:  # sequential_a2c: no clipping
         objective = active_mean(factor * ratio * adv, active)
-    entropy = active_mean(_agent_entropy(agent, i, batch, idx), active)
+    entropy = active_mean(ent, active)
     return objective, entropy
 
 

@@ -548,6 +548,10 @@ class MATDecPolicy(nn.Module):
     def entropy_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None) -> Tensor:
         return self.actors.entropy_agent(agent, obs_i, avail_i)
 
+    def log_prob_and_entropy_agent(self, agent: int, obs_i: Tensor, actions_i: Tensor, avail_i: Tensor | None = None,
+                                   per_dim: bool = False) -> tuple[Tensor, Tensor]:
+        return self.actors.log_prob_and_entropy_agent(agent, obs_i, actions_i, avail_i, per_dim=per_dim)
+
     def log_prob(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, *,
                  order: Tensor | None = None) -> Tensor:
         return self.actors.log_prob(obs, actions, avail, order=order)

@@ -747,6 +747,20 @@ class MultiAgentActors(nn.Module):
         avail_i = self._check_avail_i(avail_i, tuple(obs_i.shape[:-1]))
         return self._entropy_from(agent, self._dist_agent(agent, obs_i, avail_i, rnn))
 
+    def log_prob_and_entropy_agent(self, agent: int, obs_i: Tensor, actions_i: Tensor, avail_i: Tensor | None = None,
+                                   per_dim: bool = False, rnn: RNNInput | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`log_prob_agent` and :meth:`entropy_agent` from ONE forward pass of agent ``agent``'s actor
+        (the PPO loss needs both; two calls would run the network twice)."""
+        agent = self._agent(agent)
+        check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
+        lead = tuple(obs_i.shape[:-1])
+        self._check_actions_agent(actions_i, lead)
+        avail_i = self._check_avail_i(avail_i, lead)
+        if per_dim and self.discrete:
+            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        dist = self._dist_agent(agent, obs_i, avail_i, rnn)
+        return self._log_prob_from(agent, dist, actions_i, per_dim), self._entropy_from(agent, dist)
+
     # ------------------------------------------------------------------ all agents
     def _agent_rnn(self, rnn: RNNInput | None, agent: int, batch: int) -> RNNInput | None:
         """Agent ``agent``'s slice ``(h[:, agent], episode_start)`` of an all-agent ``rnn=(h [B, n, H], starts)``."""
@@ -815,6 +829,37 @@ class MultiAgentActors(nn.Module):
                                    rnn=self._agent_rnn(rnn, i, batch))
                 for i in range(self.n_agents)]
         return torch.stack(cols, dim=len(lead))
+
+    def log_prob_and_entropy(self, obs: Tensor, actions: Tensor, avail: Tensor | None = None, per_dim: bool = False,
+                             rnn: RNNInput | None = None, *, order: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`log_prob` and :meth:`entropy` (``[..., n]`` each; log-probs ``[..., n, d_max]`` with ``per_dim``)
+        from one forward pass per actor: a shared feed-forward actor runs once on all agents' inputs."""
+        self._check_obs(obs)
+        lead = tuple(obs.shape[:-2])
+        check_order(order, lead, self.n_agents)
+        avail = self._check_avail(avail, lead)
+        check_tensor(actions, "actions")
+        expected = lead + (self.n_agents,) + (() if self.discrete else (self.size_max,))
+        if tuple(actions.shape) != expected:
+            raise ValueError(f"actions must have shape {expected}, got {tuple(actions.shape)}")
+        if per_dim and self.discrete:
+            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        if self.share and not self.recurrent and rnn is None:
+            dist = self._dist_all(obs, avail)
+            if self.discrete:
+                return dist.log_prob(actions), dist.entropy()
+            valid = self.valid.to(obs.dtype)
+            lp = dist.log_prob(actions, per_dim=True) * valid
+            return (lp if per_dim else lp.sum(-1)), (dist.entropy(per_dim=True) * valid).sum(-1)
+        batch = obs.shape[-3] if obs.dim() >= 3 else 1
+        pairs = [
+            self.log_prob_and_entropy_agent(i, obs[..., i, :], actions[..., i] if self.discrete else actions[..., i, :],
+                                            None if avail is None else avail[..., i, :], per_dim=per_dim,
+                                            rnn=self._agent_rnn(rnn, i, batch))
+            for i in range(self.n_agents)
+        ]
+        return (torch.stack([lp for lp, _ in pairs], dim=len(lead)),
+                torch.stack([ent for _, ent in pairs], dim=len(lead)))
 
     def sample(self, obs: Tensor, avail: Tensor | None = None, generator: torch.Generator | None = None,
                deterministic: bool = False, rnn: RNNInput | None = None, *, order: Tensor | None = None):

@@ -175,13 +175,16 @@ class Spy:
         self.pre = copy.deepcopy(s.agent.actors)
         self.rec = Record()
         self.last: tuple[int, Tensor] | None = None
+        self.every: tuple[Tensor, int] | None = None  # (minibatch indices, agents) of the last all-agent call
         self.current: int | None = None
         self._seen_ratio: set[int] = set()
         cfg = s.agent.config
         self.kind = cfg.actor_update
         au = actor_updates
         orig = {name: getattr(au, name) for name in ("_trainable", "_agent_log_prob", "_ratio", "_sequential_objective",
-                                                     "ppo_clip_objective", "natural_step", "_agent_entropy")}
+                                                     "ppo_clip_objective", "natural_step", "_agent_entropy",
+                                                     "_agent_log_prob_and_entropy",
+                                                     "_every_agent_log_prob_and_entropy")}
         self.orig = orig
 
         def trainable(agent, i):
@@ -194,10 +197,27 @@ class Spy:
             self.last = (i, self._index(idx))
             return orig["_agent_log_prob"](agent, i, batch, idx)
 
+        def agent_log_prob_and_entropy(agent, i, batch, idx):  # the fused call (one forward pass)
+            self.last = (i, self._index(idx))
+            lp, ent = orig["_agent_log_prob_and_entropy"](agent, i, batch, idx)
+            if self.kind == "joint_clip":
+                self.check_entropy(i, self._index(idx), ent.mean())
+            return lp, ent
+
+        def every_agent_log_prob_and_entropy(agent, batch, idx):  # MAPPO: all agents' log-probs in one call
+            lps, ents = orig["_every_agent_log_prob_and_entropy"](agent, batch, idx)
+            self.every = (self._index(idx), len(lps))
+            for i, ent in enumerate(ents):
+                self.check_entropy(i, self._index(idx), ent.mean())
+            return lps, ents
+
         def ratio(agent, new_lp, old_lp, i):
             out = orig["_ratio"](agent, new_lp, old_lp, i)
-            assert self.last is not None and self.last[0] == i
-            idx = self.last[1]
+            if self.kind == "joint_clip" and self.every is not None:  # agent i's column of the all-agent call
+                idx = self.every[0]
+            else:
+                assert self.last is not None and self.last[0] == i
+                idx = self.last[1]
             expected = self.ratio_ind(i, idx).detach()
             if i not in self._seen_ratio:
                 self._seen_ratio.add(i)
@@ -235,7 +255,9 @@ class Spy:
 
         for name, fn in (("_trainable", trainable), ("_agent_log_prob", agent_log_prob), ("_ratio", ratio),
                          ("_sequential_objective", sequential_objective), ("ppo_clip_objective", clip_objective),
-                         ("natural_step", natural_step), ("_agent_entropy", agent_entropy)):
+                         ("natural_step", natural_step), ("_agent_entropy", agent_entropy),
+                         ("_agent_log_prob_and_entropy", agent_log_prob_and_entropy),
+                         ("_every_agent_log_prob_and_entropy", every_agent_log_prob_and_entropy)):
             monkeypatch.setattr(au, name, fn)
 
     # ---------------------------------------------------------------- independent quantities
@@ -319,8 +341,11 @@ class Spy:
     def check_joint(self, out: Tensor) -> None:
         """MAPPO/IPPO: the objective is ``mean_{b,i} min(r^i A^i, clip(r^i) A^i)`` with each agent's OWN ratio."""
         rec = self.rec
-        assert self.last is not None
-        idx = self.last[1]
+        if self.every is not None:  # the all-agent call
+            idx = self.every[0]
+        else:
+            assert self.last is not None
+            idx = self.last[1]
         adv = self.adv_seen()[idx]
         r = torch.stack([self.ratio_ind(i, idx) for i in range(N_AGENTS)], dim=-1)
         ind = torch.minimum(r * adv, r.clamp(1 - EPS, 1 + EPS) * adv).mean()

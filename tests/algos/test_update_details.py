@@ -72,7 +72,7 @@ def test_joint_clip_logs_the_mean_objective_and_entropy_over_minibatches(monkeyp
     agent, batch = _setup("mappo", ppo_epoch=epochs, actor_num_mini_batch=mbs, lr=0.05)
     objectives: list[float] = []
     entropies: list[Tensor] = []
-    orig_obj, orig_ent = actor_updates.ppo_clip_objective, actor_updates._agent_entropy
+    orig_obj, orig_ent = actor_updates.ppo_clip_objective, actor_updates._every_agent_log_prob_and_entropy
 
     def obj_spy(*a, **k):
         out = orig_obj(*a, **k)
@@ -80,12 +80,12 @@ def test_joint_clip_logs_the_mean_objective_and_entropy_over_minibatches(monkeyp
         return out
 
     def ent_spy(*a, **k):
-        out = orig_ent(*a, **k)
-        entropies.append(out.detach().clone())
-        return out
+        lps, ents = orig_ent(*a, **k)
+        entropies.extend(e.detach().clone() for e in ents)
+        return lps, ents
 
     monkeypatch.setattr(actor_updates, "ppo_clip_objective", obj_spy)
-    monkeypatch.setattr(actor_updates, "_agent_entropy", ent_spy)
+    monkeypatch.setattr(actor_updates, "_every_agent_log_prob_and_entropy", ent_spy)
     metrics = actor_updates.run(agent, batch)
     steps = epochs * mbs
     assert len(objectives) == steps and len(entropies) == steps * N_AGENTS

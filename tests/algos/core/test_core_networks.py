@@ -371,3 +371,66 @@ def test_multiagent_validation():
         MLP(3, (4,), 2, generator=1)
     with pytest.raises(ValueError, match="n_actions"):
         CategoricalHead(3, 0)
+
+
+def _head_calls(ma: MultiAgentActors) -> list[int]:
+    """A counter of head forward passes (one per forward pass of an actor network)."""
+    calls = [0]
+    for actor in ma.actors:
+        actor.head.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("share", [False, True])
+@pytest.mark.parametrize("kind", ["discrete", "continuous", "recurrent"])
+def test_log_prob_and_entropy_equal_the_separate_calls_in_one_forward_pass(share, kind):
+    """The fused calls (used by the PPO losses) give exactly :meth:`log_prob`/:meth:`entropy` (and the per-agent
+    ones), from ONE forward pass per actor network: one in all for a shared feed-forward actor."""
+    n, b = 3, 7
+    spaces = [2, 3, 4] if kind != "continuous" else [BoxSpace(1), BoxSpace(3), BoxSpace(2)]
+    ma = MultiAgentActors(n, 5, spaces, share=share, agent_id=share, hidden=(8,), out_gain=1.0, generator=gen(),
+                          dtype=D, rnn_hidden=6 if kind == "recurrent" else None)
+    obs = torch.randn(b, n, 5, generator=gen(1), dtype=D)
+    avail = None
+    if kind != "continuous":
+        avail = torch.ones(b, n, 4, dtype=torch.bool)
+        avail[:, 2, 0] = False
+    rnn = (ma.initial_state(b), torch.zeros(b, dtype=torch.bool)) if kind == "recurrent" else None
+    if kind == "recurrent":
+        h = torch.randn(b, n, 6, generator=gen(3), dtype=D)
+        rnn = (h, torch.tensor([True, False] * 3 + [False]))
+    a = ma.sample(obs, avail, generator=gen(2), rnn=rnn)[0]
+    per_dims = [False] if kind != "continuous" else [False, True]
+    for per_dim in per_dims:
+        calls = _head_calls(ma) if per_dim is per_dims[0] else None
+        lp, ent = ma.log_prob_and_entropy(obs, a, avail, per_dim=per_dim, rnn=rnn)
+        if calls is not None:
+            assert calls[0] == (1 if share and kind != "recurrent" else n)
+        assert torch.equal(lp, ma.log_prob(obs, a, avail, per_dim=per_dim, rnn=rnn))
+        assert torch.equal(ent, ma.entropy(obs, avail, rnn=rnn))
+        for i in range(n):
+            rnn_i = None if rnn is None else (rnn[0][:, i], rnn[1])
+            avail_i = None if avail is None else avail[:, i]
+            before = calls[0] if calls is not None else 0
+            lp_i, ent_i = ma.log_prob_and_entropy_agent(i, obs[:, i], a[:, i], avail_i, per_dim=per_dim, rnn=rnn_i)
+            if calls is not None:
+                assert calls[0] == before + 1
+            assert torch.allclose(lp_i, lp[:, i], atol=1e-12, rtol=0)
+            assert torch.allclose(ent_i, ent[:, i], atol=1e-12, rtol=0)
+            assert torch.equal(lp_i, ma.log_prob_agent(i, obs[:, i], a[:, i], avail_i, per_dim=per_dim, rnn=rnn_i))
+            assert torch.equal(ent_i, ma.entropy_agent(i, obs[:, i], avail_i, rnn=rnn_i))
+
+
+def test_log_prob_and_entropy_validation():
+    ma = MultiAgentActors(2, 3, [2, 3], hidden=(8,), generator=gen(), dtype=D)
+    obs = torch.randn(4, 2, 3, generator=gen(1), dtype=D)
+    with pytest.raises(ValueError, match="actions must have shape"):
+        ma.log_prob_and_entropy(obs, torch.zeros(4, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="per_dim"):
+        ma.log_prob_and_entropy(obs, torch.zeros(4, 2, dtype=torch.long), per_dim=True)
+    with pytest.raises(ValueError, match="actions must have shape"):
+        ma.log_prob_and_entropy_agent(0, obs[:, 0], torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="per_dim"):
+        ma.log_prob_and_entropy_agent(0, obs[:, 0], torch.zeros(4, dtype=torch.long), per_dim=True)
+    with pytest.raises(ValueError, match="avail"):
+        ma.log_prob_and_entropy(obs, torch.zeros(4, 2, dtype=torch.long), torch.ones(4, 2, 2, dtype=torch.bool))
