@@ -184,8 +184,11 @@ class PettingZooSlice:
     """
 
     def __init__(self, k: int, env_fn: Callable[[], Any], obs_sizes: Sequence[int], act_dims: Sequence[int],
-                 obs_dim: int, episode_limit: int) -> None:
+                 obs_dim: int, episode_limit: int, agent_obs: bool = True) -> None:
         self.k = int(k)
+        #: write the agents' observations to ``obs``; False (``obs="state+id"``, which reads only the state) leaves
+        #: ``obs``/``reset_obs`` at zero, and :class:`MaMuJoCoSlice` then does not build them at all
+        self.agent_obs = bool(agent_obs)
         self.envs = [env_fn() for _ in range(self.k)]
         self.agents = list(self.envs[0].possible_agents)
         self.act_dims = tuple(int(d) for d in act_dims)
@@ -206,7 +209,8 @@ class PettingZooSlice:
         self.buffers = buffers
 
     def _write_obs(self, obs: dict[str, np.ndarray], obs_buf: np.ndarray, state_buf: np.ndarray, env: Any) -> None:
-        obs_buf.reshape(-1)[self._obs_index] = np.concatenate([obs[a] for a in self.agents])
+        if self.agent_obs:
+            obs_buf.reshape(-1)[self._obs_index] = np.concatenate([obs[a] for a in self.agents])
         state_buf[:] = env.state()
 
     def reset(self) -> None:
@@ -233,12 +237,14 @@ class PettingZooSlice:
         states, rewards, terms, truncs = [], [], [], []
         for b, env in enumerate(self.envs):
             obs, state, reward, term, trunc = self._step_instance(b, env, actions[b])
-            flat_obs.extend([obs[a] for a in agents])
+            if self.agent_obs:
+                flat_obs.extend([obs[a] for a in agents])
             states.append(state)
             rewards.append(reward)
             terms.append(term)
             truncs.append(trunc)
-        buf["obs"].reshape(-1)[self._obs_index_all] = np.concatenate(flat_obs)
+        if self.agent_obs:
+            buf["obs"].reshape(-1)[self._obs_index_all] = np.concatenate(flat_obs)
         buf["state"][:] = states
         buf["reward"][:] = rewards
         buf["terminated"][:] = terms
@@ -270,14 +276,16 @@ class MaMuJoCoSlice(PettingZooSlice):
     precomputed gather for the whole slice — the permutation is read off the package's own mapping at start-up (a
     probe action whose entries are their own flat indices) — and the state is the single-agent observation the
     step returned (checked at start-up to equal ``state()``; where it does not, ``state()`` is called as before).
+    With ``obs="state+id"`` (``agent_obs=False``) the agents' observations, which that mode never reads, are not
+    built at all (HARL's state mode does not build them either); ``obs`` stays zero.
     The agents' observations, reward and flags are the package's (``_get_obs``; the single-agent
     ``terminated``/``truncated``, which the package copies to every agent), and ``agents`` is emptied at an
     episode end as the package does. Differential test: ``tests/envs/test_mamujoco_differential.py``.
     """
 
     def __init__(self, k: int, env_fn: Callable[[], Any], obs_sizes: Sequence[int], act_dims: Sequence[int],
-                 obs_dim: int, episode_limit: int) -> None:
-        super().__init__(k, env_fn, obs_sizes, act_dims, obs_dim, episode_limit)
+                 obs_dim: int, episode_limit: int, agent_obs: bool = True) -> None:
+        super().__init__(k, env_fn, obs_sizes, act_dims, obs_dim, episode_limit, agent_obs)
         env = self.envs[0]
         n, d = len(self.agents), max(self.act_dims)
         probe = {a: (i * d + np.arange(self.act_dims[i])).astype(np.float64) for i, a in enumerate(self.agents)}
@@ -294,10 +302,10 @@ class MaMuJoCoSlice(PettingZooSlice):
         self._global = actions.reshape(self.k, self._n_act)[:, self._perm].astype(np.float64)
         super().step()
 
-    def _step_instance(self, b: int, env: Any, act: np.ndarray) -> tuple[dict[str, np.ndarray], Any, float, bool, bool]:
+    def _step_instance(self, b: int, env: Any, act: np.ndarray) -> tuple[dict[str, np.ndarray] | None, Any, float, bool, bool]:
         assert self._global is not None
         single, reward, term, trunc, _ = env.single_agent_env.step(self._global[b])
-        obs = env._get_obs()
+        obs = env._get_obs() if self.agent_obs else None  # state+id reads the state only: nothing to build
         if term or trunc:
             env.agents = []
         return obs, (single if self._state_from_step else env.state()), reward, bool(term), bool(trunc)
@@ -380,7 +388,7 @@ class PettingZooBoxEnv(RestartsOnResume, MultiAgentEnv):
         super().__init__(spec, num_envs, device, seed, check_actions)
         fields = pettingzoo_fields(n, raw_obs_dim, state_dim, spec.act_dim)
         factory = functools.partial(self.slice_class, env_fn=env_fn, obs_sizes=obs_sizes, act_dims=self.act_dims,
-                                    obs_dim=raw_obs_dim, episode_limit=limit)
+                                    obs_dim=raw_obs_dim, episode_limit=limit, agent_obs=obs == "agent_obsk")
         self._backend: VectorBackend | None = make_backend(factory, self.num_envs, fields, workers, start_method)
         self.workers = self._backend.workers
         self._eye = torch.eye(n, dtype=torch.float32, device=self.device)

@@ -99,6 +99,59 @@ def test_state_plus_id_is_harl_normalised_state_and_one_hot() -> None:
 
 
 @needs_package
+@pytest.mark.parametrize("workers", [0, 1])
+def test_state_plus_id_steps_equal_the_package_without_building_agent_observations(
+        monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """``obs="state+id"`` reads only the state, so the agents' observations are not built (``_get_obs`` is never
+    called on a step, only by the package's own reset); states, rewards, flags and automatic resets still equal the package stepped
+    directly, and the observations are the HARL vectors of those states."""
+    from gymnasium_robotics.envs.multiagent_mujoco import mujoco_multi
+
+    calls = [0]
+    orig = mujoco_multi.MultiAgentMujocoEnv._get_obs
+    ref: list = []
+
+    def counting(self):
+        if all(self is not r for r in ref):  # the adapter's instances, not the reference ones below
+            calls[0] += 1
+        return orig(self)
+
+    monkeypatch.setattr(mujoco_multi.MultiAgentMujocoEnv, "_get_obs", counting)
+    b, limit, seed = 2, 9, 5
+    env = envs.make("mamujoco/Hopper-3x1", num_envs=b, seed=seed, episode_limit=limit, obs="state+id",
+                    normalize=False, workers=workers)
+    ref.extend(mamujoco_v1.parallel_env("Hopper", "3x1", max_episode_steps=limit) for _ in range(b))
+    assert all(isinstance(r, mujoco_multi.MultiAgentMujocoEnv) for r in ref)
+    agents, n = ref[0].possible_agents, 3
+    step = env.reset()
+    for k, penv in enumerate(ref):
+        penv.reset(seed=env.instance_seeds[k])
+    after_reset = calls[0]
+    gen = torch.Generator().manual_seed(1)
+    ends = 0
+    for t in range(25):
+        actions = 2 * torch.rand(b, n, 1, generator=gen) - 1
+        step = env.step(actions)
+        for k, penv in enumerate(ref):
+            _, rew, term, trunc, _ = penv.step({a: actions[k, i].numpy() for i, a in enumerate(agents)})
+            assert step.reward[k] == np.float32(rew[agents[0]]), f"t={t} env={k}"
+            assert bool(step.terminated[k]) == any(term.values())
+            assert torch.equal(step.info["final_state"][k], torch.from_numpy(penv.state().astype(np.float32)))
+            if any(term.values()) or any(trunc.values()):
+                penv.reset()
+                ends += 1
+            state = torch.from_numpy(penv.state().astype(np.float32))
+            assert torch.equal(step.state[k], state), f"t={t} env={k}"
+            for i in range(n):
+                assert torch.equal(step.obs[k, i], torch.cat([state, torch.eye(n)[i]]))
+    assert ends > 0
+    if workers == 0:  # the counter lives in this process
+        # the package's reset() builds them (one per automatic reset); a step must not
+        assert calls[0] - after_reset == ends, "state+id built the agents' observations on a step"
+    env.close()
+
+
+@needs_package
 def test_every_registered_name_matches_the_package() -> None:
     names = [n for n in envs.known_envs() if n.startswith("mamujoco/")]
     assert {"mamujoco/HalfCheetah-6x1", "mamujoco/HalfCheetah-2x3", "mamujoco/Ant-2x4", "mamujoco/Walker2d-2x3"} <= set(names)
