@@ -26,6 +26,7 @@ from torch import nn
 from ._checks import check_flag_tensor, check_int, check_positive, check_tensor
 from .distributions import DiagGaussian, MaskedCategorical
 from .joint_policy import check_order
+from .stacked import StackedActors, same_architecture
 
 Tensor = torch.Tensor
 
@@ -572,6 +573,10 @@ class MultiAgentActors(nn.Module):
             self.actors = nn.ModuleList([Actor(in_dim, padded, **kw)])
         else:
             self.actors = nn.ModuleList([Actor(obs_dim, s, **kw) for s in spaces])
+        #: acting with separate feed-forward actors of one architecture: all agents in one pass (:mod:`.stacked`);
+        #: built on first use, None where the actors cannot be stacked; ``stacked_inference=False`` turns it off
+        self.stacked_inference = True
+        self._stacked: StackedActors | None | bool = False  # False: not decided yet
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -709,6 +714,15 @@ class MultiAgentActors(nn.Module):
         expected = lead if self.discrete else lead + (self.size_max,)
         if tuple(actions_i.shape) != expected:
             raise ValueError(f"actions must have shape {expected}, got {tuple(actions_i.shape)}")
+
+    def _stacked_actors(self) -> StackedActors | None:
+        """The stacked view of separate feed-forward actors of one architecture (None if not applicable/off)."""
+        if not self.stacked_inference or self.share or self.recurrent:
+            return None
+        if self._stacked is False:
+            same = len(set(self.sizes)) == 1 and same_architecture(list(self.actors))
+            self._stacked = StackedActors(list(self.actors)) if same else None
+        return self._stacked  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ one agent
     def distribution_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None,
@@ -895,6 +909,13 @@ class MultiAgentActors(nn.Module):
             valid = self.valid.to(obs.dtype)
             a = a * valid
             return a, (dist.log_prob(a, per_dim=True) * valid).sum(-1)
+        stacked = self._stacked_actors() if not torch.is_grad_enabled() else None
+        if stacked is not None:  # every agent in one pass: same distributions as the loop below
+            flat = obs.reshape((-1,) + tuple(obs.shape[-2:]))
+            out = stacked.head_inputs(flat).reshape(lead + (self.n_agents, -1))
+            dist = MaskedCategorical(out, avail) if self.discrete else DiagGaussian(out, stacked.log_std())
+            a = dist.mode() if deterministic else dist.sample(generator)
+            return a, dist.log_prob(a)
         acts, lps = [], []
         for i in range(self.n_agents):
             dist = self._dist_agent(i, obs[..., i, :], None if avail is None else avail[..., i, :])
