@@ -63,10 +63,14 @@ def _available(module: str) -> bool:
 # ---------------------------------------------------------------------------------------------------
 # raw package loops
 # ---------------------------------------------------------------------------------------------------
-def _mamujoco_loop(scenario: str, conf: str, k: int, steps: int, seed: int, start: Any = None) -> float:
+def _mamujoco_loop(scenario: str, conf: str, k: int, steps: int, seed: int, start: Any = None,
+                   single_agent: bool = False) -> float:
     """Step ``k`` package instances ``steps`` times with random actions; returns the seconds taken. The actions of
     all instances are one numpy draw per step, cut into per-agent views (drawing per agent with ``rng.uniform(low,
-    high)`` cost a third of the loop's time for HalfCheetah-6x1, which would flatter the collector)."""
+    high)`` cost a third of the loop's time for HalfCheetah-6x1, which would flatter the collector).
+    ``single_agent``: step only the package's underlying single-agent MuJoCo env with the whole action vector (its
+    returned observation is the package's ``state()``) — the least work any adapter of the ``state+id``
+    observation must do, without the agents' observations that ``mamujoco_v1``'s own ``step`` builds."""
     from gymnasium_robotics import mamujoco_v1
 
     from seqmarl.envs.mamujoco import _route_mujoco_warnings
@@ -87,6 +91,12 @@ def _mamujoco_loop(scenario: str, conf: str, k: int, steps: int, seed: int, star
     t0 = time.perf_counter()
     for _ in range(steps):
         acts = rng.uniform(low, high, size=(k, low.size)).astype(np.float32)
+        if single_agent:
+            for e, row in zip(envs_, acts.astype(np.float64)):
+                _, _, term, trunc, _ = e.single_agent_env.step(row)
+                if term or trunc:
+                    e.reset()
+            continue
         for e, row in zip(envs_, acts):
             _, _, term, trunc, _ = e.step({a: row[i:j] for a, i, j in cuts})
             if any(term.values()) or any(trunc.values()):
@@ -95,13 +105,14 @@ def _mamujoco_loop(scenario: str, conf: str, k: int, steps: int, seed: int, star
 
 
 def _mamujoco_worker(args: tuple) -> float:
-    scenario, conf, k, steps, seed, start = args
-    return _mamujoco_loop(scenario, conf, k, steps, seed, start)
+    scenario, conf, k, steps, seed, start, single_agent = args
+    return _mamujoco_loop(scenario, conf, k, steps, seed, start, single_agent)
 
 
 class RawMaMuJoCo:
-    def __init__(self, scenario: str, conf: str, num_envs: int, workers: int) -> None:
+    def __init__(self, scenario: str, conf: str, num_envs: int, workers: int, single_agent: bool = False) -> None:
         self.scenario, self.conf, self.b, self.w = scenario, conf, num_envs, workers
+        self.single_agent = single_agent
         if workers:
             ctx = mp.get_context("spawn")
             self.pool = ctx.Pool(workers)
@@ -109,11 +120,12 @@ class RawMaMuJoCo:
 
     def run(self, steps: int) -> float:
         if not self.w:
-            return self.b * steps / _mamujoco_loop(self.scenario, self.conf, self.b, steps, 0)
+            return self.b * steps / _mamujoco_loop(self.scenario, self.conf, self.b, steps, 0,
+                                                   single_agent=self.single_agent)
         sizes = [len(s) for s in np.array_split(np.arange(self.b), self.w)]
         start = self.manager.Barrier(self.w)
-        times = self.pool.map(_mamujoco_worker, [(self.scenario, self.conf, k, steps, 100 * i, start)
-                                                 for i, k in enumerate(sizes)])
+        times = self.pool.map(_mamujoco_worker, [(self.scenario, self.conf, k, steps, 100 * i, start,
+                                                  self.single_agent) for i, k in enumerate(sizes)])
         return self.b * steps / max(times)
 
     def close(self) -> None:

@@ -10,7 +10,11 @@ For each (algorithm, env) case, measured in the same process with the same batch
 threads:
 
 * **env floor** ``t_env`` (seconds per env step): the package stepped directly with random actions, no seqmarl code
-  (``benchmarks/collector_bench.py``'s ``RawMaMuJoCo`` / ``RawSMAX``, imported), ``t_env = 1 / raw_sps``.
+  (``benchmarks/collector_bench.py``'s ``RawMaMuJoCo`` / ``RawSMAX``, imported), ``t_env = 1 / raw_sps``. For
+  MaMuJoCo with ``env.obs=state+id`` the floor is the package's underlying single-agent MuJoCo env stepped alone
+  (the state is its observation; the adapter does not build the agents' observations that ``mamujoco_v1``'s own
+  ``step`` computes and that mode never reads), the stricter floor; the package-step rate is recorded too
+  (``raw_env_sps_package_step``).
 * **update floor** ``t_upd = F / (G * S)`` (seconds per env step): ``F`` = the floating-point operations of one
   real update of the agent (every forward and backward of every epoch and minibatch, actors and critic), counted
   by ``torch.utils.flop_counter.FlopCounterMode`` over ``agent.update(rollout)`` on a rollout the trainer
@@ -169,13 +173,14 @@ CASES: dict[str, Case] = {
 DEFAULT_CASES = ("mappo:halfcheetah6x1", "happo:halfcheetah6x1", "mappo:smax3m", "happo:smax3m")
 
 
-def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int) -> float:
-    """The package alone, ``B`` instances, ``W`` workers (collector_bench's raw loops): env steps per second."""
+def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int, single_agent: bool = False) -> float:
+    """The package alone, ``B`` instances, ``W`` workers (collector_bench's raw loops): env steps per second.
+    ``single_agent`` (MaMuJoCo): the underlying single-agent env stepped alone (see ``collector_bench``)."""
     import collector_bench as cb  # benchmarks/ is a folder of scripts: imported from the path set above
 
     if case.raw == "mamujoco":
         scenario, conf = case.env.split("/")[1].split("-")
-        raw = cb.RawMaMuJoCo(scenario, conf, num_envs, workers)
+        raw = cb.RawMaMuJoCo(scenario, conf, num_envs, workers, single_agent=single_agent)
     else:
         raw = cb.RawSMAX(case.env.split("/")[1], num_envs, workers)
     try:
@@ -227,7 +232,12 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
     g_shapes = gemm_flops_per_second(shapes)
     g_square = gemm_flops_per_second([(1024, 1024, 1024)])
     g = g_shapes if gemm_mode == "shapes" else g_square
-    raw_sps = raw_env_sps(case, b, workers if case.raw == "mamujoco" else 0, raw_steps)
+    w_raw = workers if case.raw == "mamujoco" else 0
+    raw_package_sps = raw_env_sps(case, b, w_raw, raw_steps)
+    # state+id reads only the state, so its floor is the single-agent MuJoCo step (the adapter skips the agents'
+    # observations that mamujoco_v1's own step builds); the package-step floor is recorded beside it
+    state_only = "env.obs=state+id" in case.overrides
+    raw_sps = raw_env_sps(case, b, w_raw, raw_steps, single_agent=True) if state_only else raw_package_sps
     t_env = 1.0 / raw_sps
     t_upd = update_seconds_per_step(flops, steps_per_update, g)
     limit = limit_steps_per_second(t_env, t_upd)
@@ -237,7 +247,8 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
         "num_envs": b, "rollout_length": t, "workers": workers if case.raw == "mamujoco" else 0,
         "steps_per_update": steps_per_update, "update_flops": flops, "gemm_mode": gemm_mode,
         "gemm_gflops_shapes": g_shapes / 1e9, "gemm_gflops_square_1024": g_square / 1e9, "gemm_shapes": shapes,
-        "raw_env_sps": raw_sps, "env_seconds_per_step": t_env, "update_seconds_per_step_at_gemm": t_upd,
+        "raw_env_sps": raw_sps, "raw_env_floor": "single-agent step" if state_only else "package step",
+        "raw_env_sps_package_step": raw_package_sps, "env_seconds_per_step": t_env, "update_seconds_per_step_at_gemm": t_upd,
         "limit_sps": limit, "serial_limit_sps": serial_limit_steps_per_second(t_env, t_upd), "measured_sps": measured,
         "fraction": fraction_of_limit(measured, limit),
         "serial_fraction": fraction_of_limit(measured, serial_limit_steps_per_second(t_env, t_upd)),
@@ -246,6 +257,13 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
         "update_wall_seconds": update_wall, "update_gflops_achieved": flops / update_wall / 1e9,
         "binding_floor": "env" if t_env >= t_upd else "update",
     }
+
+
+def _package_step_note(row: dict[str, Any]) -> str:
+    """`` (single-agent step; package step N)`` where the floor is the single-agent MuJoCo step."""
+    if row.get("raw_env_floor") != "single-agent step":
+        return ""
+    return f" (single-agent step; package step {row['raw_env_sps_package_step']:,.0f})"
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
@@ -257,7 +275,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         gemm = r["gemm_gflops_shapes" if r["gemm_mode"] == "shapes" else "gemm_gflops_square_1024"]
         lines.append(
             f"| {r['algo']} | {r['case'].split(':')[1]} | {r['num_envs']}×{r['rollout_length']} | {r['workers']} "
-            f"| {r['measured_sps']:,.0f} | {r['raw_env_sps']:,.0f} | {1 / r['update_seconds_per_step_at_gemm']:,.0f} "
+            f"| {r['measured_sps']:,.0f} | {r['raw_env_sps']:,.0f}{_package_step_note(r)} "
+            f"| {1 / r['update_seconds_per_step_at_gemm']:,.0f} "
             f"({r['update_flops'] / 1e9:.2f} @ {gemm:.1f}) "
             f"| {r['limit_sps']:,.0f} | {r['fraction']:.0%} | {r['serial_fraction']:.0%} "
             f"| {1e6 * r['measured_collect_seconds_per_step']:.0f} "

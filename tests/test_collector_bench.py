@@ -64,3 +64,28 @@ def test_unbounded_boxes_are_refused():
     env = make("gaussian/a1a2", num_envs=2, seed=0)
     with pytest.raises(ValueError, match="bounded"):
         bench.uniform_actions(env.spec, torch.Generator())
+
+
+def test_single_agent_raw_loop_steps_the_underlying_mujoco_env(monkeypatch):
+    """The ``state+id`` floor steps ``single_agent_env`` only (no ``mamujoco_v1.step``, no agent observations);
+    the package-step loop calls ``step`` once per instance and step."""
+    mamujoco = pytest.importorskip("gymnasium_robotics.envs.multiagent_mujoco.mujoco_multi",
+                                   reason="gymnasium-robotics not installed (pip install seqmarl[mujoco])")
+    bench = _load()
+    calls = {"step": 0, "obs": 0}
+    step, get_obs = mamujoco.MultiAgentMujocoEnv.step, mamujoco.MultiAgentMujocoEnv._get_obs
+
+    def counting_step(self, actions):
+        calls["step"] += 1
+        return step(self, actions)
+
+    def counting_obs(self):
+        calls["obs"] += 1
+        return get_obs(self)
+
+    monkeypatch.setattr(mamujoco.MultiAgentMujocoEnv, "step", counting_step)
+    monkeypatch.setattr(mamujoco.MultiAgentMujocoEnv, "_get_obs", counting_obs)
+    assert bench._mamujoco_loop("HalfCheetah", "6x1", 2, 4, 0, single_agent=True) > 0
+    assert calls == {"step": 0, "obs": 2}  # the two resets only
+    assert bench._mamujoco_loop("HalfCheetah", "6x1", 2, 4, 0) > 0
+    assert calls["step"] == 8 and calls["obs"] == 2 + 2 + 8

@@ -193,3 +193,15 @@ def test_run_timed_counts_the_cpu_of_child_processes():
     proc, wall, cpu = vs.run_timed([sys.executable, "-c", code])
     assert proc.returncode == 0, proc.stderr
     assert cpu >= 0.3 and wall > 0
+
+
+def test_table_names_the_single_agent_floor_and_the_package_step_rate():
+    lf = _load("limit_fraction")
+    row = dict(algo="happo", case="happo:halfcheetah6x1", num_envs=20, rollout_length=200, workers=0,
+               measured_sps=4000.0, raw_env_sps=9000.0, update_seconds_per_step_at_gemm=1 / 12000, update_flops=18e9,
+               gemm_mode="shapes", gemm_gflops_shapes=55.0, limit_sps=9000.0, fraction=4 / 9, serial_fraction=0.7,
+               measured_collect_seconds_per_step=1e-4, measured_update_seconds_per_step=1.2e-4)
+    assert "(single-agent step" not in lf.table([row])
+    row.update(raw_env_floor="single-agent step", raw_env_sps_package_step=6160.0)
+    line = lf.table([row]).splitlines()[-1]
+    assert "| 9,000 (single-agent step; package step 6,160) |" in line and "| 44% |" in line
