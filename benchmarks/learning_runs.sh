@@ -23,12 +23,24 @@ seqmarl sweep --out "$OUT/smax3m_mat5" --workers 1 config=mat-smax-3m 'env.pad_u
 seqmarl sweep --out "$OUT/smax3m_matdec5" --workers 1 config=mat-smax-3m algo=mat_dec algo.mat_token_id=true \
     'env.pad_units=(8,8)' seed=0:1 total_steps=500000 tensorboard=false
 
-# (MPE simple_spread, config happo-mpe-simple-spread, and VMAS balance, config mappo-vmas-balance, were not run on
-# 7 Dec: no CPU time left.)
+# SMAX 3m, JaxMARL's recurrent MAPPO values (mappo-smax-3m), 2e6 steps, 1 seed (7 Dec, second session).
+seqmarl sweep --out "$OUT/smax3m_mappo_rnn" --workers 1 config=mappo-smax-3m seed=0:1 total_steps=2000000 tensorboard=false
+
+# MPE simple_spread (HARL's tuned HAPPO config; MAPPO with the same values and a shared actor, as HARL's MAPPO) and
+# VMAS balance (BenchMARL's MAPPO values, training return; evaluation off to save CPU), 3 seeds each.
+seqmarl sweep --out "$OUT/mpe_spread_happo" --workers 1 config=happo-mpe-simple-spread seed=0:3 total_steps=500000 \
+    tensorboard=false
+seqmarl sweep --out "$OUT/mpe_spread_mappo" --workers 1 config=happo-mpe-simple-spread algo=mappo algo.share_param=true \
+    seed=0:3 total_steps=500000 tensorboard=false
+seqmarl sweep --out "$OUT/vmas_balance" --workers 1 config=mappo-vmas-balance seed=0:3 total_steps=1200000 \
+    eval_interval=0 tensorboard=false
 
 # Reports (rliable IQM with stratified-bootstrap CIs, curves, marl-eval JSON).
 seqmarl report "$OUT/hc_mat_happo" "$OUT/hc_mappo" --out "$OUT/report_halfcheetah"
 seqmarl report "$OUT/smax3m_happo" "$OUT/smax3m_mappo" "$OUT/smax3m_mat5" --metric win_rate --out "$OUT/report_smax3m"
+seqmarl report "$OUT/smax3m_mappo_rnn" --metric win_rate --out "$OUT/report_smax3m_rnn"
+seqmarl report "$OUT/mpe_spread_happo" "$OUT/mpe_spread_mappo" --out "$OUT/report_mpe_spread"
+seqmarl report "$OUT/vmas_balance" --out "$OUT/report_vmas_balance"
 # zero-shot evaluation of the SMAX MAT/MAT-Dec models on other unit counts, and of the HalfCheetah models with an
 # agent's actuators broken
 python benchmarks/generalisation.py --from-runs "$OUT"/smax3m_mat5/runs/* "$OUT"/smax3m_matdec5/runs/* \

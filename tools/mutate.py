@@ -68,6 +68,11 @@ AREAS = {
         "mutate": [f"seqmarl/algos/{m}" for m in ALGO_MODULES],
         "tests": ["tests/algos", "-m", "not slow and not cuda"],
     },
+    "inference": {  # acting and the fused PPO log-prob/entropy pass (issue 11 §2 speed work)
+        "mutate": ["seqmarl/algos/core/stacked.py"],
+        "tests": ["tests/algos/core/test_core_stacked.py", "tests/algos/core/test_core_networks.py",
+                  "-m", "not slow and not cuda"],
+    },
     "sequence": {
         "mutate": [f"seqmarl/algos/{m}" for m in SEQUENCE_MODULES],
         "tests": [f"tests/algos/{t}" for t in SEQUENCE_TESTS] + ["-m", "not slow and not cuda"],

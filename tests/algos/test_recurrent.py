@@ -75,6 +75,24 @@ def test_replay_reproduces_the_acting_log_probs_and_values(env_name: str, algo: 
         assert (actor_updates._old_log_probs(agent, batch) - buffer.flat("log_probs")).abs().max() > 1e-4
 
 
+@pytest.mark.parametrize("algo", ["happo", "mappo"])
+def test_the_fused_replay_gives_each_agents_log_probs_and_entropies(algo: str) -> None:
+    """The loss's one-pass replay (``_agent_log_prob_and_entropy``) equals the two separate replays, and its
+    entropies are those of the replayed distributions (not the log-probs), on a minibatch of whole sequences."""
+    name, kw, T = ENVS["bridge"]
+    env = make(name, num_envs=6, seed=0, **kw)
+    agent = make_agent(algo, env.spec, seed=2, **RNN)
+    batch, _, _ = _replay(agent, _trainer(env, agent, T).collect())
+    idx = next(iter(actor_updates.minibatches(agent, batch, 2)))
+    for i in range(agent.spec.n_agents):
+        lp, ent = actor_updates._agent_log_prob_and_entropy(agent, i, batch, idx)
+        assert torch.allclose(lp, actor_updates._agent_log_prob(agent, i, batch, idx), atol=1e-6, rtol=0)
+        assert torch.allclose(ent, actor_updates._agent_entropy(agent, i, batch, idx), atol=1e-6, rtol=0)
+        dist = actor_updates.replay_distribution(agent, i, batch, idx)
+        assert torch.allclose(ent, dist.entropy().reshape(-1), atol=1e-6, rtol=0)
+        assert float((ent - lp).abs().max()) > 1e-3  # the two outputs are not interchangeable here
+
+
 def test_minibatches_are_whole_environment_sequences() -> None:
     env = make("bridge", num_envs=6, seed=0)
     agent = make_agent("happo", env.spec, seed=0, **RNN)
