@@ -44,12 +44,13 @@ import inspect
 import os
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ._extras import import_extra
 from .pettingzoo import PettingZooEnv
 
-__all__ = ["SCENARIOS", "EXCLUDED", "make_mpe", "register_all"]
+__all__ = ["SCENARIOS", "EXCLUDED", "make_mpe", "mpe2_cycle_step", "register_all"]
 
 # scenario -> (mpe2 module, the package's keyword arguments with their defaults, mpe2 1.1.x)
 SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -83,6 +84,40 @@ def _import_scenario(module_name: str, name: str) -> Any:
     return import_extra(f"mpe2.{module_name}", "mpe", name)
 
 
+def mpe2_cycle_step(env: Any, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+    """mpe2's ``parallel_env(...).step(actions)`` unrolled, with the same results, for an instance whose agents
+    are all alive.
+
+    The package's parallel step is PettingZoo's ``aec_to_parallel_wrapper.step``: for every agent in turn it calls
+    ``last()`` — which computes that agent's observation and discards it — and the AEC ``step`` through the
+    ``OrderEnforcingWrapper`` and the ``AssertOutOfBoundsWrapper`` (discrete) / ``ClipOutOfBoundsWrapper``
+    (continuous), where ``SimpleEnv.step`` stores the action and, after the last agent, runs
+    ``_execute_world_step()``, ``steps += 1`` and sets every agent's truncation (``steps >= max_cycles``) or else
+    termination (``scenario.is_terminal``); it then returns the rewards of the world step, the flags, the infos and
+    every agent's observation (``observe``). Here the same calls on the underlying ``SimpleEnv`` (actions
+    validated / clipped as the two wrappers do, without their warnings), once per step. The AEC bookkeeping
+    (agent selection, cumulative rewards, dead-agent steps) is not advanced: the adapter resets an instance through
+    the package's own ``reset`` as soon as its episode ends. Differential test: ``tests/envs/test_mpe_differential.py``.
+    """
+    raw = env.aec_env.unwrapped
+    index = raw._index_map
+    continuous = raw.continuous_actions
+    for agent, action in actions.items():
+        space = raw.action_spaces[agent]
+        if not space.contains(action):
+            if not continuous:
+                raise AssertionError("action is not in action space")  # AssertOutOfBoundsWrapper's check
+            action = np.clip(action, space.low, space.high)  # ClipOutOfBoundsWrapper
+        raw.current_actions[index[agent]] = action
+    raw._execute_world_step()
+    raw.steps += 1
+    truncated = raw.steps >= raw.max_cycles
+    terminated = (not truncated) and bool(raw.scenario.is_terminal(raw.world))
+    agents = raw.agents
+    return ({a: raw.observe(a) for a in agents}, {a: raw.rewards[a] for a in agents},
+            {a: terminated for a in agents}, {a: truncated for a in agents}, {a: raw.infos[a] for a in agents})
+
+
 def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
              continuous_actions: bool = False, reward_reduction: str = "sum", **scenario_kwargs: Any) -> PettingZooEnv:
     """Build ``num_envs`` copies of the mpe2 scenario ``scenario`` (module docstring for the conventions).
@@ -113,7 +148,8 @@ def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None
         return module.parallel_env(**kwargs)
 
     return PettingZooEnv(env_fn, num_envs=num_envs, device=device, seed=seed, episode_limit=kwargs["max_cycles"],
-                         reward_reduction=reward_reduction, state="env", name=name, state_is_obs_concat=True)
+                         reward_reduction=reward_reduction, state="env", name=name, state_is_obs_concat=True,
+                         step_fn=mpe2_cycle_step)
 
 
 def _factory(scenario: str) -> Callable[..., PettingZooEnv]:

@@ -101,12 +101,19 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
             (flattened, float32) observations in agent order, as mpe2's ``SimpleEnv.state`` is; the state is then
             built from the observations the step returned instead of calling ``state()``, which computes every
             observation a second time (same numbers; ``state()`` is still called while an agent is not alive).
+        step_fn: ``step_fn(env, actions) -> (observations, rewards, terminations, truncations, infos)``, called
+            instead of ``env.step(actions)`` for an instance whose agents are all alive; it must return exactly what
+            ``env.step`` would (a package's own step unrolled, e.g. :func:`seqmarl.envs.mpe.mpe2_cycle_step`).
     """
 
     def __init__(self, env_fn: Callable[[], Any], num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, episode_limit: int | None = None, reward_reduction: str = "sum",
                  state: str = "auto", name: str | None = None, check_actions: bool = True,
-                 clip_actions: bool = True, state_is_obs_concat: bool = False) -> None:
+                 clip_actions: bool = True, state_is_obs_concat: bool = False,
+                 step_fn: Callable[[Any, dict], tuple] | None = None) -> None:
+        if step_fn is not None and not callable(step_fn):
+            raise TypeError(f"step_fn must be a callable (env, actions) -> step tuple, got {type(step_fn).__name__}")
+        self._step_fn = step_fn
         for flag_name, flag in (("clip_actions", clip_actions), ("state_is_obs_concat", state_is_obs_concat)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{flag_name} must be a bool, got {type(flag).__name__}")
@@ -368,7 +375,10 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
                     shape, dtype = self._act_shapes[i]
                     dim = self.spec.agent_spaces[i].dim
                     action_dict[agent] = np.asarray(acts[b, i, :dim], dtype=dtype).reshape(shape)
-            obs, rew, term, trunc, infos = env.step(action_dict)
+            if self._step_fn is not None and len(live) == n:
+                obs, rew, term, trunc, infos = self._step_fn(env, action_dict)
+            else:
+                obs, rew, term, trunc, infos = env.step(action_dict)
             still = set(env.agents)
             alive = []
             for i, agent in enumerate(self.agents):

@@ -145,3 +145,80 @@ def test_terminate_on_success_is_terminated_not_truncated(monkeypatch: pytest.Mo
     step = env.step(torch.zeros(2, 3, dtype=torch.int64))
     assert step.terminated.tolist() == [True, True] and step.truncated.tolist() == [False, False]
     assert step.info["episode_length"].tolist() == [1, 1] and env.elapsed.tolist() == [0, 0]
+
+
+def test_the_adapter_steps_through_the_unrolled_cycle_not_the_parallel_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mpe/* instances are stepped by ``mpe2_cycle_step`` (the package's parallel ``step`` is never called: no
+    observation computed and discarded per agent); the test above checks it gives the package's numbers."""
+    from pettingzoo.utils.conversions import aec_to_parallel_wrapper
+
+    calls = [0]
+    orig = aec_to_parallel_wrapper.step
+
+    def counting(self, actions):
+        calls[0] += 1
+        return orig(self, actions)
+
+    monkeypatch.setattr(aec_to_parallel_wrapper, "step", counting)
+    env = envs.make("mpe/simple_spread", num_envs=B, seed=SEED, max_cycles=MAX_CYCLES)
+    env.reset()
+    for _ in range(STEPS):
+        env.step(torch.zeros(B, env.spec.n_agents, dtype=torch.int64))
+    assert calls[0] == 0
+
+
+def test_cycle_step_clips_box_actions_and_refuses_bad_discrete_ones_like_the_package() -> None:
+    """Out-of-box continuous actions: clipped as ``ClipOutOfBoundsWrapper`` does (same observations and rewards as
+    the package's own step); an out-of-range discrete action: the package's ``AssertionError``."""
+    import warnings
+
+    from seqmarl.envs.mpe import mpe2_cycle_step
+
+    module = __import__("mpe2.simple_spread_v3", fromlist=["parallel_env"])
+    mine, ref = (module.parallel_env(max_cycles=MAX_CYCLES, continuous_actions=True) for _ in range(2))
+    mine.reset(seed=3)
+    ref.reset(seed=3)
+    actions = {a: np.array([1.7, -0.4, 0.3, 2.0, 0.5], dtype=np.float32) for a in ref.agents}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the package warns that it clips
+        expected = ref.step({a: v.copy() for a, v in actions.items()})
+    got = mpe2_cycle_step(mine, {a: v.copy() for a, v in actions.items()})
+    for g, e in zip(got[:4], expected[:4]):
+        assert set(g) == set(e)
+        for a in e:
+            assert np.array_equal(np.asarray(g[a]), np.asarray(e[a])), a
+    discrete = module.parallel_env(max_cycles=MAX_CYCLES)
+    discrete.reset(seed=3)
+    with pytest.raises(AssertionError, match="action space"):
+        mpe2_cycle_step(discrete, {a: 7 for a in discrete.agents})
+
+
+@pytest.mark.parametrize("terminal,max_cycles", [(False, MAX_CYCLES), (True, MAX_CYCLES), (True, 1)])
+def test_cycle_step_returns_what_the_package_step_returns_for_a_whole_episode(monkeypatch: pytest.MonkeyPatch,
+                                                                             terminal: bool, max_cycles: int) -> None:
+    """Step by step to the episode's end, ``mpe2_cycle_step`` returns the package's five dictionaries. Not
+    ``terminal``: truncated at ``max_cycles`` (and not before). ``terminal`` (the scenario's ``is_terminal`` forced
+    true): terminated at the first step — unless that step also reaches ``max_cycles = 1``, where truncation wins
+    (``SimpleEnv.step``'s ``elif``)."""
+    from seqmarl.envs.mpe import mpe2_cycle_step
+
+    module = __import__("mpe2.simple_spread_v3", fromlist=["parallel_env"])
+    if terminal:
+        cls = type(module.parallel_env().aec_env.unwrapped.scenario)
+        monkeypatch.setattr(cls, "is_terminal", lambda self, world: True)
+    mine, ref = (module.parallel_env(max_cycles=max_cycles, terminate_on_success=True) for _ in range(2))
+    mine.reset(seed=5)
+    ref.reset(seed=5)
+    rng = np.random.default_rng(1)
+    for t in range(max_cycles):
+        actions = {a: int(rng.integers(5)) for a in ref.agents}
+        got, expected = mpe2_cycle_step(mine, actions), ref.step(actions)
+        for g, e in zip(got, expected):
+            assert set(g) == set(e), t
+            for a in e:
+                assert np.array_equal(np.asarray(g[a]), np.asarray(e[a])), (t, a)
+        term, trunc = any(expected[2].values()), any(expected[3].values())
+        if terminal:
+            assert (term, trunc) == ((False, True) if max_cycles == 1 else (True, False))
+            break
+        assert (term, trunc) == (False, t == max_cycles - 1), t
