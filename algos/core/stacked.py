@@ -71,14 +71,15 @@ class StackedActors:
         if not same_architecture(actors):
             raise ValueError("StackedActors needs feed-forward actors with identical layers and parameter shapes")
         self.actors = list(actors)
-        self._params = [p for a in self.actors for p in a.parameters()]
         self._key: tuple | None = None
         self._plan: list[tuple] = []
         self._head: tuple[Tensor, Tensor] | None = None
         self._log_std: Tensor | None = None
 
     def _current_key(self) -> tuple:
-        return tuple((id(p), p.data_ptr(), p._version) for p in self._params)
+        """The actors' CURRENT parameters (a parameter object replaced on a module is seen), each by identity,
+        storage address and in-place version counter."""
+        return tuple((id(p), p.data_ptr(), p._version) for a in self.actors for p in a.parameters())
 
     @torch.no_grad()
     def _refresh(self) -> None:

@@ -106,6 +106,10 @@ def test_the_cache_follows_optimiser_steps_loads_and_swapped_tensors() -> None:
     check()
     ma.actor_of(2).body.net[0].weight.data = torch.randn(8, 4, generator=gen(9), dtype=D)  # a new tensor
     check()
+    ma.actor_of(0).head.log_std = torch.nn.Parameter(torch.full((2,), -1.0, dtype=D))  # a new parameter object
+    check()
+    ma.actor_of(1).body.net[0] = torch.nn.Linear(4, 8, dtype=D)  # a new layer
+    check()
 
 
 def test_actors_that_cannot_be_stacked_use_the_loop() -> None:
@@ -121,3 +125,31 @@ def test_actors_that_cannot_be_stacked_use_the_loop() -> None:
     assert not same_architecture([])
     with pytest.raises(ValueError, match="identical layers"):
         StackedActors(list(MultiAgentActors(2, 3, [2, 3], hidden=(8,)).actors))
+
+
+def test_same_architecture_refuses_what_the_stacked_pass_cannot_plan() -> None:
+    """Recurrent actors, a LayerNorm without affine parameters, a layer type the plan does not know, actors whose
+    layer types or Gaussian std parametrisations differ: not stackable (the loop is used)."""
+    def actors(**kw):
+        return list(MultiAgentActors(2, 3, [BoxSpace(2)] * 2, hidden=(8,), layer_norm=True, **kw).actors)
+
+    assert same_architecture(actors())
+    rec = list(MultiAgentActors(2, 3, 2, hidden=(8,), rnn_hidden=4).actors)
+    assert not same_architecture(rec)
+    bare = actors()
+    for a in bare:
+        a.body.net[2] = torch.nn.LayerNorm(8, elementwise_affine=False)
+    assert not same_architecture(bare)
+    no_bias = actors()
+    for a in no_bias:
+        a.body.net[2] = torch.nn.LayerNorm(8, bias=False)  # a scale but no shift
+    assert not same_architecture(no_bias)
+    odd = actors()
+    for a in odd:
+        a.body.net[1] = torch.nn.GELU()
+    assert not same_architecture(odd)
+    mixed = actors()
+    mixed[1].body.net[1] = torch.nn.Tanh()  # same parameters, another activation for agent 1
+    assert not same_architecture(mixed)
+    std = actors() + list(MultiAgentActors(1, 3, [BoxSpace(2)], hidden=(8,), layer_norm=True, std_param="harl").actors)
+    assert not same_architecture(std)
