@@ -104,10 +104,12 @@ def mpe2_cycle_step(env: Any, actions: dict[str, Any]) -> tuple[dict, dict, dict
     continuous = raw.continuous_actions
     for agent, action in actions.items():
         space = raw.action_spaces[agent]
-        if not space.contains(action):
-            if not continuous:
-                raise AssertionError("action is not in action space")  # AssertOutOfBoundsWrapper's check
-            action = np.clip(action, space.low, space.high)  # ClipOutOfBoundsWrapper
+        if continuous:  # ClipOutOfBoundsWrapper clips what is outside; clipping what is inside changes nothing
+            if np.shape(action) != space.shape:
+                raise AssertionError(f"action should have shape {space.shape}, has shape {np.shape(action)}")
+            action = np.clip(action, space.low, space.high)
+        elif not space.contains(action):
+            raise AssertionError("action is not in action space")  # AssertOutOfBoundsWrapper's check
         raw.current_actions[index[agent]] = action
     raw._execute_world_step()
     raw.steps += 1

@@ -71,15 +71,21 @@ class StackedActors:
         if not same_architecture(actors):
             raise ValueError("StackedActors needs feed-forward actors with identical layers and parameter shapes")
         self.actors = list(actors)
+        self._modules = [m for a in self.actors for m in a.modules()]  # re-listed at every refresh
         self._key: tuple | None = None
         self._plan: list[tuple] = []
         self._head: tuple[Tensor, Tensor] | None = None
         self._log_std: Tensor | None = None
 
     def _current_key(self) -> tuple:
-        """The actors' CURRENT parameters (a parameter object replaced on a module is seen), each by identity,
-        storage address and in-place version counter."""
-        return tuple((id(p), p.data_ptr(), p._version) for a in self.actors for p in a.parameters())
+        """Every module's current children and parameters: a replaced layer or parameter object is seen, and each
+        parameter is keyed by identity, storage address and in-place version counter. (Reads the modules'
+        dictionaries directly: ``Module.parameters()`` costs ~0.4 ms per call for six actors.)"""
+        key: list = []
+        for m in self._modules:
+            key.extend(id(c) for c in m._modules.values())
+            key.extend((id(p), p.data_ptr(), p._version) for p in m._parameters.values() if p is not None)
+        return tuple(key)
 
     @torch.no_grad()
     def _refresh(self) -> None:
@@ -87,6 +93,8 @@ class StackedActors:
         if key == self._key:
             return
         actors = self.actors
+        self._modules = [m for a in actors for m in a.modules()]
+        key = self._current_key()  # over the modules as they are now
         plan: list[tuple] = []
         for j, layer in enumerate(_layers(actors[0])):
             if isinstance(layer, nn.Linear):
