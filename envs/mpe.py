@@ -40,6 +40,7 @@ Conventions (and their sources):
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from typing import Any, Callable
@@ -74,7 +75,8 @@ EXCLUDED: dict[str, str] = {
     "simple_world_comm": "adversarial (predators vs prey)",
 }
 
-_ADAPTER_DEFAULTS: dict[str, Any] = {"continuous_actions": False, "reward_reduction": "sum"}
+_ADAPTER_DEFAULTS: dict[str, Any] = {"continuous_actions": False, "reward_reduction": "sum", "workers": 0,
+                                     "start_method": "spawn"}
 
 
 def _import_scenario(module_name: str, name: str) -> Any:
@@ -121,7 +123,8 @@ def mpe2_cycle_step(env: Any, actions: dict[str, Any]) -> tuple[dict, dict, dict
 
 
 def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None,
-             continuous_actions: bool = False, reward_reduction: str = "sum", **scenario_kwargs: Any) -> PettingZooEnv:
+             continuous_actions: bool = False, reward_reduction: str = "sum", workers: int = 0,
+             start_method: str = "spawn", **scenario_kwargs: Any) -> PettingZooEnv:
     """Build ``num_envs`` copies of the mpe2 scenario ``scenario`` (module docstring for the conventions).
 
     Args:
@@ -129,6 +132,8 @@ def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None
         num_envs, device, seed: as every environment (copy ``b`` is seeded ``seed + b``).
         continuous_actions: the package's ``Box(0, 1)`` actions instead of ``Discrete``.
         reward_reduction: ``"sum"`` (default, MAPPO/HARL) or ``"mean"`` of the agents' rewards.
+        workers: ``W >= 1`` steps the copies in ``W`` worker processes (same results as ``0``, the default: in this
+            process); ``start_method`` is theirs (:class:`~seqmarl.envs.pettingzoo.PettingZooEnv`).
         **scenario_kwargs: the package's own keywords (``N``, ``local_ratio``, ``max_cycles``, ...); unknown ones raise.
     """
     if not isinstance(scenario, str) or scenario not in SCENARIOS:
@@ -143,15 +148,17 @@ def make_mpe(scenario: str, num_envs: int = 1, device: str | torch.device | None
     if not isinstance(continuous_actions, bool):
         raise TypeError(f"continuous_actions must be a bool, got {type(continuous_actions).__name__}")
     name = f"mpe/{scenario}"
-    module = _import_scenario(module_name, name)
+    _import_scenario(module_name, name)
     kwargs = {**defaults, **scenario_kwargs, "continuous_actions": continuous_actions}
-
-    def env_fn() -> Any:
-        return module.parallel_env(**kwargs)
-
+    env_fn = functools.partial(_build_parallel_env, module_name, kwargs)  # picklable: worker processes build it
     return PettingZooEnv(env_fn, num_envs=num_envs, device=device, seed=seed, episode_limit=kwargs["max_cycles"],
                          reward_reduction=reward_reduction, state="env", name=name, state_is_obs_concat=True,
-                         step_fn=mpe2_cycle_step)
+                         step_fn=mpe2_cycle_step, workers=workers, start_method=start_method)
+
+
+def _build_parallel_env(module_name: str, kwargs: dict[str, Any]) -> Any:
+    """``mpe2.<module_name>.parallel_env(**kwargs)`` (module-level, so that worker processes can unpickle it)."""
+    return _import_scenario(module_name, f"mpe/{module_name}").parallel_env(**kwargs)
 
 
 def _factory(scenario: str) -> Callable[..., PettingZooEnv]:

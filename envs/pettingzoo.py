@@ -41,14 +41,16 @@ agents alive in ``obs`` / in ``final_obs``) and ``agent_rewards`` (f32 ``[B, n]`
 
 from __future__ import annotations
 
+import functools
 import numbers
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ._extras import import_extra
 from .base import AgentSpace, EnvSpec, MultiAgentEnv, RestartsOnResume, Step, _check_int, as_device
+from .workers import Field, VectorBackend, make_backend
 
 __all__ = ["PettingZooEnv", "make_pettingzoo"]
 
@@ -104,13 +106,23 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
         step_fn: ``step_fn(env, actions) -> (observations, rewards, terminations, truncations, infos)``, called
             instead of ``env.step(actions)`` for an instance whose agents are all alive; it must return exactly what
             ``env.step`` would (a package's own step unrolled, e.g. :func:`seqmarl.envs.mpe.mpe2_cycle_step`).
+        workers: ``0`` (default) steps the instances in this process; ``W >= 1`` splits them into ``W`` contiguous
+            slices stepped by worker processes (:mod:`seqmarl.envs.workers`), each slice an in-process
+            :class:`PettingZooEnv` of its instances (:class:`PettingZooWorkerSlice`), so the results are the same
+            as with ``workers=0`` (instance ``b`` is still seeded ``seed + b``). ``env_fn`` (and ``step_fn``) must
+            then be picklable (a module-level function or a :func:`functools.partial` of one), and
+            :attr:`instances` is not available in this process.
+        start_method: the worker processes' multiprocessing start method (``"spawn"``, safe with torch/jax threads).
     """
 
     def __init__(self, env_fn: Callable[[], Any], num_envs: int = 1, device: str | torch.device | None = "cpu",
                  seed: int | None = None, episode_limit: int | None = None, reward_reduction: str = "sum",
                  state: str = "auto", name: str | None = None, check_actions: bool = True,
                  clip_actions: bool = True, state_is_obs_concat: bool = False,
-                 step_fn: Callable[[Any, dict], tuple] | None = None) -> None:
+                 step_fn: Callable[[Any, dict], tuple] | None = None, workers: int = 0,
+                 start_method: str = "spawn") -> None:
+        if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 0:
+            raise ValueError(f"workers must be an integer >= 0 (0 = step in this process), got {workers!r}")
         if step_fn is not None and not callable(step_fn):
             raise TypeError(f"step_fn must be a callable (env, actions) -> step tuple, got {type(step_fn).__name__}")
         self._step_fn = step_fn
@@ -181,7 +193,8 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
         limit = _check_int(episode_limit, "episode_limit", 1)
 
         # --- the instances and the state layout -------------------------------------------------------
-        self._envs = [first] + [env_fn() for _ in range(b - 1)]
+        workers = min(int(workers), b)
+        self._envs = [first] + [env_fn() for _ in range(b - 1 if workers == 0 else 0)]
         for env in self._envs[1:]:
             self._check_parallel(env)
             if tuple(env.possible_agents) != self.agents:
@@ -223,6 +236,16 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
         self._pending_seed: int | None = None
         self._ever_reset = False
         self._env_truncated = torch.zeros(b, dtype=torch.bool)
+        self.workers = workers
+        self._backend: VectorBackend | None = None
+        if workers:
+            first.close()
+            self._envs = []
+            kwargs = dict(episode_limit=limit, reward_reduction=reward_reduction, state=self.state_mode,
+                          name=self.name, clip_actions=clip_actions, state_is_obs_concat=state_is_obs_concat,
+                          step_fn=step_fn)
+            factory = functools.partial(PettingZooWorkerSlice, env_fn=env_fn, env_kwargs=kwargs)
+            self._backend = make_backend(factory, b, worker_fields(spec, state_dim), workers, start_method)
 
     # --- construction helpers ---------------------------------------------------------------------
     def _check_parallel(self, env: Any) -> None:
@@ -244,6 +267,8 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
     @property
     def instances(self) -> list[Any]:
         """The wrapped PettingZoo environments (instance ``b`` is environment ``b`` of the batch)."""
+        if self._backend is not None:
+            raise ValueError(f"instances: with workers={self.workers} the environments live in the worker processes")
         return list(self._envs)
 
     @property
@@ -252,9 +277,12 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
         return torch.from_numpy(self._alive.copy()).to(self.device)
 
     def close(self) -> None:
-        """Close every instance."""
+        """Close every instance (and the worker processes)."""
         for env in self._envs:
             env.close()
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     # --- per-instance conversion -----------------------------------------------------------------------
     def _flat_obs(self, i: int, value: Any) -> np.ndarray:
@@ -321,8 +349,73 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
         self._ever_reset = True
         return step
 
+    def step_async(self, actions: torch.Tensor) -> None:
+        """Worker processes: start the step (they step while this returns); else as :class:`MultiAgentEnv`."""
+        if self._backend is None:
+            return super().step_async(actions)
+        if getattr(self, "_async", None) is not None:
+            raise RuntimeError("step_async() called again before step_wait()")
+        self._workers_begin(actions)
+        self._async = ("workers",)
+
+    def step_wait(self) -> Step:
+        if self._backend is None or getattr(self, "_async", None) != ("workers",):
+            return super().step_wait()
+        self._async = None
+        return self._workers_finish()
+
+    def _workers_begin(self, actions: torch.Tensor) -> None:
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        actions = self.validate_actions(actions) if self.check_actions else self._coerce(actions)
+        backend = self._backend
+        if backend is None:
+            raise RuntimeError("the environment is closed")
+        np.copyto(backend.buffers["actions"], actions.detach().cpu().numpy())
+        backend.step_begin()
+
+    def _workers_finish(self) -> Step:
+        """The step's result from the shared buffers (each slice stepped and auto-reset its instances)."""
+        backend = self._backend
+        if backend is None:
+            raise RuntimeError("the environment is closed")
+        backend.step_end()
+        buf = backend.buffers
+        dev = self.device
+
+        def t(name: str) -> torch.Tensor:
+            return torch.from_numpy(buf[name].copy()).to(dev)
+
+        terminated, truncated = t("terminated"), t("truncated")
+        done = terminated | truncated
+        length, ret = t("episode_length"), t("episode_return")
+        info: dict[str, Any] = {
+            "final_obs": t("final_obs"), "final_state": t("final_state"),
+            "final_avail_actions": t("final_avail") if "final_avail" in buf else None,
+            "episode_return": ret, "episode_length": length, "agent_rewards": t("agent_rewards"),
+            "final_active": t("final_active"),
+        }
+        self._copy_current(buf)
+        self._elapsed = torch.where(done, torch.zeros_like(length), length)
+        self._episode_return = torch.where(done, torch.zeros_like(ret), ret)
+        obs, state, avail = self._observe()
+        info["active"] = self.active
+        return Step(obs=obs, state=state, avail_actions=avail, reward=t("reward"), terminated=terminated,
+                    truncated=truncated, info=info)
+
+    def _copy_current(self, buf: Mapping[str, np.ndarray]) -> None:
+        """This process's copies of the current observations, states, masks and live agents."""
+        np.copyto(self._obs, buf["obs"])
+        np.copyto(self._state, buf["state"])
+        np.copyto(self._alive, buf["active"])
+        if self._avail is not None:
+            np.copyto(self._avail, buf["avail"])
+
     def step(self, actions: torch.Tensor) -> Step:
         """Step every instance (module docstring); ends an episode when no agent is left, or at ``episode_limit``."""
+        if self._backend is not None:
+            self._workers_begin(actions)
+            return self._workers_finish()
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         actions = self.validate_actions(actions) if self.check_actions else self._coerce(actions)
@@ -400,6 +493,15 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
                 torch.from_numpy(rewards).to(dev))
 
     def _reset_where(self, mask: torch.Tensor) -> None:
+        if self._backend is not None:  # only full resets come here: the slices restart ended episodes themselves
+            if not bool(mask.all()):
+                raise RuntimeError("internal error: a partial reset of worker-stepped instances")
+            base = self._pending_seed
+            seeds = (np.full(self.num_envs, -1, dtype=np.int64) if base is None
+                     else base + np.arange(self.num_envs, dtype=np.int64))
+            self._backend.reset(seeds)
+            self._copy_current(self._backend.buffers)
+            return
         for b in torch.nonzero(mask.cpu()).flatten().tolist():
             env_seed = None if self._pending_seed is None else self._pending_seed + b
             obs, infos = env_reset(self._envs[b], env_seed)
@@ -419,6 +521,71 @@ class PettingZooEnv(RestartsOnResume, MultiAgentEnv):
 
     def __repr__(self) -> str:
         return f"PettingZooEnv({self.name!r}, num_envs={self.num_envs}, device={str(self.device)!r}, spec={self.spec})"
+
+
+def worker_fields(spec: EnvSpec, state_dim: int) -> list[Field]:
+    """Shared buffers of :class:`PettingZooWorkerSlice`: the inputs ``seeds`` (``-1``: no seed) and ``actions``;
+    the current ``obs``/``state``/``avail``/``active`` (after any automatic reset) and the step's ``final_*``
+    values, ``reward``, ``agent_rewards``, flags and episode statistics (as :meth:`PettingZooEnv.step` gives)."""
+    n, d = spec.n_agents, spec.obs_dim
+    act = Field("actions", (n,), "int64") if spec.is_discrete else Field("actions", (n, spec.act_dim), "float32")
+    fields = [Field("seeds", (), "int64"), act]
+    for prefix in ("", "final_"):
+        fields += [Field(prefix + "obs", (n, d), "float32"), Field(prefix + "state", (state_dim,), "float32"),
+                   Field(prefix + "active", (n,), "bool")]
+        if spec.is_discrete:
+            fields.append(Field(prefix + "avail", (n, spec.max_actions), "bool"))
+    return fields + [Field("reward", (), "float32"), Field("agent_rewards", (n,), "float32"),
+                     Field("terminated", (), "bool"), Field("truncated", (), "bool"),
+                     Field("episode_return", (), "float32"), Field("episode_length", (), "int64")]
+
+
+class PettingZooWorkerSlice:
+    """``k`` instances stepped in a worker process: an in-process :class:`PettingZooEnv` of them (the same code as
+    ``workers=0``), whose reset and step results are written to the shared buffers (:func:`worker_fields`).
+    Reset: ``seeds[0]`` is the seed of the slice's first instance (``seed + start``; its instance ``j`` gets
+    ``seed + start + j``), ``-1`` continues every instance's own stream."""
+
+    def __init__(self, k: int, env_fn: Callable[[], Any], env_kwargs: dict[str, Any]) -> None:
+        self.env = PettingZooEnv(env_fn, num_envs=int(k), check_actions=False, **env_kwargs)
+        self.buffers: Mapping[str, np.ndarray] = {}
+
+    def bind(self, buffers: Mapping[str, np.ndarray]) -> None:
+        self.buffers = buffers
+
+    def _write_current(self, step: Step, prefix: str = "") -> None:
+        buf = self.buffers
+        buf[prefix + "obs"][:] = step.obs.numpy()
+        buf[prefix + "state"][:] = step.state.numpy()
+        if step.avail_actions is not None:
+            buf[prefix + "avail"][:] = step.avail_actions.numpy()
+
+    def reset(self) -> None:
+        first = int(self.buffers["seeds"][0])
+        step = self.env.reset(None if first < 0 else first)
+        self._write_current(step)
+        self.buffers["active"][:] = self.env.active.numpy()
+
+    def step(self) -> None:
+        buf = self.buffers
+        step = self.env.step(torch.from_numpy(buf["actions"].copy()))
+        info = step.info
+        buf["final_obs"][:] = info["final_obs"].numpy()
+        buf["final_state"][:] = info["final_state"].numpy()
+        if info["final_avail_actions"] is not None:
+            buf["final_avail"][:] = info["final_avail_actions"].numpy()
+        buf["final_active"][:] = info["final_active"].numpy()
+        self._write_current(step)
+        buf["active"][:] = info["active"].numpy()
+        buf["reward"][:] = step.reward.numpy()
+        buf["agent_rewards"][:] = info["agent_rewards"].numpy()
+        buf["terminated"][:] = step.terminated.numpy()
+        buf["truncated"][:] = step.truncated.numpy()
+        buf["episode_return"][:] = info["episode_return"].numpy()
+        buf["episode_length"][:] = info["episode_length"].numpy()
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def env_reset(env: Any, seed: int | None) -> tuple[dict, dict]:

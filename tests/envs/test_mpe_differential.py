@@ -44,9 +44,17 @@ def _expected_obs(env: envs.PettingZooEnv, obs: dict) -> torch.Tensor:
 CASES = [(s, c) for s in SCENARIOS for c in (False, True) if not (s == "collect_treasure" and c)]
 
 
-@pytest.mark.parametrize("scenario,continuous", CASES, ids=[f"{s}-{'box' if c else 'discrete'}" for s, c in CASES])
-def test_adapter_matches_mpe2_exactly(scenario: str, continuous: bool) -> None:
-    env = envs.make(f"mpe/{scenario}", num_envs=B, seed=SEED, max_cycles=MAX_CYCLES, continuous_actions=continuous)
+WORKER_CASES = [("simple_spread", False, 2), ("simple_spread", True, 1), ("simple_speaker_listener", False, 2)]
+
+
+@pytest.mark.parametrize("scenario,continuous,workers",
+                         [(s, c, 0) for s, c in CASES] + WORKER_CASES,
+                         ids=[f"{s}-{'box' if c else 'discrete'}" for s, c in CASES]
+                         + [f"{s}-{'box' if c else 'discrete'}-workers{w}" for s, c, w in WORKER_CASES])
+def test_adapter_matches_mpe2_exactly(scenario: str, continuous: bool, workers: int) -> None:
+    """(``workers``: the instances stepped by worker processes, with the same results.)"""
+    env = envs.make(f"mpe/{scenario}", num_envs=B, seed=SEED, max_cycles=MAX_CYCLES, continuous_actions=continuous,
+                    workers=workers)
     assert env.spec.episode_limit == MAX_CYCLES
     refs = _reference(scenario, continuous)
     ref_obs = [ref.reset(seed=SEED + b)[0] for b, ref in enumerate(refs)]
@@ -222,3 +230,39 @@ def test_cycle_step_returns_what_the_package_step_returns_for_a_whole_episode(mo
             assert (term, trunc) == ((False, True) if max_cycles == 1 else (True, False))
             break
         assert (term, trunc) == (False, t == max_cycles - 1), t
+
+
+
+def test_workers_give_the_in_process_results_with_split_steps_and_resets() -> None:
+    """``workers=2`` (3 + 2 instances) against ``workers=0``: every tensor of every Step equal, with
+    ``step_async``/``step_wait`` (the trainer's path), a re-seeded reset and a seedless one in between; the
+    environments live in the workers (``instances`` refuses), ``close`` stops them; bad ``workers`` is refused."""
+    def run(workers: int) -> list[torch.Tensor]:
+        env = envs.make("mpe/simple_spread", num_envs=5, seed=SEED, max_cycles=4, workers=workers)
+        g = torch.Generator().manual_seed(2)
+        out: list[torch.Tensor] = []
+
+        def record(step) -> None:
+            out.extend([step.obs, step.state, step.reward, step.terminated, step.truncated])
+            out.extend(v for v in step.info.values() if isinstance(v, torch.Tensor))
+            out.extend([env.elapsed, env.active])
+
+        for seed in (None, 7, None):
+            record(env.reset(seed))
+            for t in range(6):
+                actions = torch.randint(0, 5, (5, 3), generator=g)
+                if t % 2:
+                    env.step_async(actions)
+                    record(env.step_wait())
+                else:
+                    record(env.step(actions))
+        if workers:
+            with pytest.raises(ValueError, match="instances"):
+                env.instances
+        env.close()
+        return out
+
+    ref, got = run(0), run(2)
+    assert len(ref) == len(got) and all(torch.equal(a, b) for a, b in zip(ref, got))
+    with pytest.raises(ValueError, match="workers"):
+        envs.make("mpe/simple_spread", num_envs=2, workers=-1)
