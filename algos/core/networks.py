@@ -724,6 +724,33 @@ class MultiAgentActors(nn.Module):
             self._stacked = StackedActors(list(self.actors)) if same else None
         return self._stacked  # type: ignore[return-value]
 
+    def _check_agent_inputs(self, agent: int, obs_i: Tensor, actions_i: Tensor, avail_i: Tensor | None,
+                            per_dim: bool) -> tuple[int, Tensor | None]:
+        """Checks of the per-agent log-prob calls; returns the agent index and the checked mask."""
+        agent = self._agent(agent)
+        check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
+        lead = tuple(obs_i.shape[:-1])
+        self._check_actions_agent(actions_i, lead)
+        avail_i = self._check_avail_i(avail_i, lead)
+        if per_dim and self.discrete:
+            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        return agent, avail_i
+
+    def _check_joint_inputs(self, obs: Tensor, actions: Tensor, avail: Tensor | None, per_dim: bool,
+                            order: Tensor | None) -> tuple[tuple[int, ...], Tensor | None]:
+        """Checks of the all-agent log-prob calls; returns the leading shape and the checked mask."""
+        self._check_obs(obs)
+        lead = tuple(obs.shape[:-2])
+        check_order(order, lead, self.n_agents)
+        avail = self._check_avail(avail, lead)
+        check_tensor(actions, "actions")
+        expected = lead + (self.n_agents,) + (() if self.discrete else (self.size_max,))
+        if tuple(actions.shape) != expected:
+            raise ValueError(f"actions must have shape {expected}, got {tuple(actions.shape)}")
+        if per_dim and self.discrete:
+            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        return lead, avail
+
     # ------------------------------------------------------------------ one agent
     def distribution_agent(self, agent: int, obs_i: Tensor, avail_i: Tensor | None = None,
                            rnn: RNNInput | None = None):
@@ -744,13 +771,7 @@ class MultiAgentActors(nn.Module):
         """Agent ``agent``'s log-probs: ``obs_i [..., obs_dim]``, ``actions_i [...]`` or ``[..., d_max]``,
         ``avail_i [..., A_max]``. Returns ``[...]`` (or ``[..., d_max]`` with ``per_dim``; padded dims 0).
         Recurrent actors need ``rnn`` (class docstring)."""
-        agent = self._agent(agent)
-        check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
-        lead = tuple(obs_i.shape[:-1])
-        self._check_actions_agent(actions_i, lead)
-        avail_i = self._check_avail_i(avail_i, lead)
-        if per_dim and self.discrete:
-            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        agent, avail_i = self._check_agent_inputs(agent, obs_i, actions_i, avail_i, per_dim)
         dist = self._dist_agent(agent, obs_i, avail_i, rnn)
         return self._log_prob_from(agent, dist, actions_i, per_dim)
 
@@ -765,13 +786,7 @@ class MultiAgentActors(nn.Module):
                                    per_dim: bool = False, rnn: RNNInput | None = None) -> tuple[Tensor, Tensor]:
         """:meth:`log_prob_agent` and :meth:`entropy_agent` from ONE forward pass of agent ``agent``'s actor
         (the PPO loss needs both; two calls would run the network twice)."""
-        agent = self._agent(agent)
-        check_tensor(obs_i, "obs_i", floating=True, ndim_min=1)
-        lead = tuple(obs_i.shape[:-1])
-        self._check_actions_agent(actions_i, lead)
-        avail_i = self._check_avail_i(avail_i, lead)
-        if per_dim and self.discrete:
-            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        agent, avail_i = self._check_agent_inputs(agent, obs_i, actions_i, avail_i, per_dim)
         dist = self._dist_agent(agent, obs_i, avail_i, rnn)
         return self._log_prob_from(agent, dist, actions_i, per_dim), self._entropy_from(agent, dist)
 
@@ -799,16 +814,7 @@ class MultiAgentActors(nn.Module):
         Recurrent actors need ``rnn=(h [B, n, H], episode_start)`` (class docstring). ``order``
         (:class:`~seqmarl.algos.core.joint_policy.JointPolicy`) is checked and changes nothing: a product
         policy's conditionals are its marginals."""
-        self._check_obs(obs)
-        lead = tuple(obs.shape[:-2])
-        check_order(order, lead, self.n_agents)
-        avail = self._check_avail(avail, lead)
-        check_tensor(actions, "actions")
-        expected = lead + (self.n_agents,) + (() if self.discrete else (self.size_max,))
-        if tuple(actions.shape) != expected:
-            raise ValueError(f"actions must have shape {expected}, got {tuple(actions.shape)}")
-        if per_dim and self.discrete:
-            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        lead, avail = self._check_joint_inputs(obs, actions, avail, per_dim, order)
         if self.share and not self.recurrent and rnn is None:
             dist = self._dist_all(obs, avail)
             if self.discrete:
@@ -848,16 +854,7 @@ class MultiAgentActors(nn.Module):
                              rnn: RNNInput | None = None, *, order: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """:meth:`log_prob` and :meth:`entropy` (``[..., n]`` each; log-probs ``[..., n, d_max]`` with ``per_dim``)
         from one forward pass per actor: a shared feed-forward actor runs once on all agents' inputs."""
-        self._check_obs(obs)
-        lead = tuple(obs.shape[:-2])
-        check_order(order, lead, self.n_agents)
-        avail = self._check_avail(avail, lead)
-        check_tensor(actions, "actions")
-        expected = lead + (self.n_agents,) + (() if self.discrete else (self.size_max,))
-        if tuple(actions.shape) != expected:
-            raise ValueError(f"actions must have shape {expected}, got {tuple(actions.shape)}")
-        if per_dim and self.discrete:
-            raise ValueError("per_dim log-probabilities are only defined for continuous actions")
+        lead, avail = self._check_joint_inputs(obs, actions, avail, per_dim, order)
         if self.share and not self.recurrent and rnn is None:
             dist = self._dist_all(obs, avail)
             if self.discrete:
