@@ -41,6 +41,9 @@ seqmarl report "$OUT/smax3m_happo" "$OUT/smax3m_mappo" "$OUT/smax3m_mat5" --metr
 seqmarl report "$OUT/smax3m_mappo_rnn" --metric win_rate --out "$OUT/report_smax3m_rnn"
 seqmarl report "$OUT/mpe_spread_happo" "$OUT/mpe_spread_mappo" --out "$OUT/report_mpe_spread"
 seqmarl report "$OUT/vmas_balance" --out "$OUT/report_vmas_balance"
+# the reference curve: JaxMARL's own recurrent MAPPO on SMAX 3m (a separate virtualenv with jax/jaxmarl/flax/optax/
+# distrax/hydra-core; see the script's docstring)
+# python benchmarks/jaxmarl_reference.py --jaxmarl PATH_TO_JAXMARL --map 3m --steps 2e6 --seeds 0,1,2
 # zero-shot evaluation of the SMAX MAT/MAT-Dec models on other unit counts, and of the HalfCheetah models with an
 # agent's actuators broken
 python benchmarks/generalisation.py --from-runs "$OUT"/smax3m_mat5/runs/* "$OUT"/smax3m_matdec5/runs/* \

@@ -205,3 +205,19 @@ def test_table_names_the_single_agent_floor_and_the_package_step_rate():
     row.update(raw_env_floor="single-agent step", raw_env_sps_package_step=6160.0)
     line = lf.table([row]).splitlines()[-1]
     assert "| 9,000 (single-agent step; package step 6,160) |" in line and "| 44% |" in line
+
+
+def test_jaxmarl_reference_cli_refuses_bad_arguments(tmp_path):
+    ref = _load("jaxmarl_reference")
+    with pytest.raises(SystemExit) as exc:
+        ref.parse_args(["--jaxmarl", str(tmp_path)])  # not a JaxMARL checkout
+    assert exc.value.code == 2
+    baseline = tmp_path / "baselines" / "MAPPO"
+    baseline.mkdir(parents=True)
+    (baseline / "mappo_rnn_smax.py").write_text("")
+    for bad in (["--seeds", "a,b"], ["--steps", "0"], ["--seeds", ","]):
+        with pytest.raises(SystemExit) as exc:
+            ref.parse_args(["--jaxmarl", str(tmp_path), *bad])
+        assert exc.value.code == 2
+    args = ref.parse_args(["--jaxmarl", str(tmp_path), "--seeds", "0,2"])
+    assert args.seed_list == [0, 2] and args.map == "3m"
