@@ -34,13 +34,15 @@ seqmarl sweep --out "$OUT/mpe_spread_mappo" --workers 1 config=happo-mpe-simple-
     seed=0:3 total_steps=500000 tensorboard=false
 seqmarl sweep --out "$OUT/vmas_balance" --workers 1 config=mappo-vmas-balance seed=0:3 total_steps=1200000 \
     eval_interval=0 tensorboard=false
+seqmarl sweep --out "$OUT/vmas_balance_happo" --workers 1 config=mappo-vmas-balance algo=happo \
+    algo.share_param=false seed=0:3 total_steps=1200000 eval_interval=0 tensorboard=false
 
 # Reports (rliable IQM with stratified-bootstrap CIs, curves, marl-eval JSON).
 seqmarl report "$OUT/hc_mat_happo" "$OUT/hc_mappo" --out "$OUT/report_halfcheetah"
 seqmarl report "$OUT/smax3m_happo" "$OUT/smax3m_mappo" "$OUT/smax3m_mat5" --metric win_rate --out "$OUT/report_smax3m"
 seqmarl report "$OUT/smax3m_mappo_rnn" --metric win_rate --out "$OUT/report_smax3m_rnn"
 seqmarl report "$OUT/mpe_spread_happo" "$OUT/mpe_spread_mappo" --out "$OUT/report_mpe_spread"
-seqmarl report "$OUT/vmas_balance" --out "$OUT/report_vmas_balance"
+seqmarl report "$OUT/vmas_balance" "$OUT/vmas_balance_happo" --out "$OUT/report_vmas_balance"
 # the reference curve: JaxMARL's own recurrent MAPPO on SMAX 3m (a separate virtualenv with jax/jaxmarl/flax/optax/
 # distrax/hydra-core; see the script's docstring)
 # python benchmarks/jaxmarl_reference.py --jaxmarl PATH_TO_JAXMARL --map 3m --steps 2e6 --seeds 0,1,2
