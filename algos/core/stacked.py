@@ -96,14 +96,14 @@ class StackedActors:
         self._modules = [m for a in actors for m in a.modules()]
         key = self._current_key()  # over the modules as they are now
         plan: list[tuple] = []
-        for j, layer in enumerate(_layers(actors[0])):
+        for layer, *same in zip(*(_layers(a) for a in actors)):  # layer j of every actor
             if isinstance(layer, nn.Linear):
-                w = torch.stack([_layers(a)[j].weight for a in actors]).transpose(1, 2).contiguous()  # [n, in, out]
-                b = torch.stack([_layers(a)[j].bias for a in actors]).unsqueeze(1)  # [n, 1, out]
+                w = torch.stack([m.weight for m in (layer, *same)]).transpose(1, 2).contiguous()  # [n, in, out]
+                b = torch.stack([m.bias for m in (layer, *same)]).unsqueeze(1)  # [n, 1, out]
                 plan.append(("linear", w, b))
             elif isinstance(layer, nn.LayerNorm):
-                g = torch.stack([_layers(a)[j].weight for a in actors]).unsqueeze(1)
-                beta = torch.stack([_layers(a)[j].bias for a in actors]).unsqueeze(1)
+                g = torch.stack([m.weight for m in (layer, *same)]).unsqueeze(1)
+                beta = torch.stack([m.bias for m in (layer, *same)]).unsqueeze(1)
                 plan.append(("layer_norm", tuple(layer.normalized_shape), layer.eps, g, beta))
             else:  # a parameter-free element-wise activation
                 plan.append(("act", layer))

@@ -328,6 +328,10 @@ def test_errors_name_the_argument() -> None:
         make_pettingzoo(Relay, reward_reduction="max")
     with pytest.raises(ValueError, match="state='env'"):
         make_pettingzoo(Relay, state="env")
+    with pytest.raises(TypeError, match="step_fn must be a callable"):
+        make_pettingzoo(Relay, step_fn="fast")
+    with pytest.raises(ValueError, match="workers must be an integer >= 0"):
+        make_pettingzoo(Relay, workers=1.5)
 
     class Mixed(Relay):
         def action_space(self, agent: str) -> spaces.Space:
