@@ -179,17 +179,28 @@ class RawSMAX:
 
 
 class RawMPE:
-    def __init__(self, scenario: str, num_envs: int, workers: int) -> None:
+    """``B`` mpe2 ``parallel_env`` instances stepped in a loop with uniform random actions (discrete indices, or
+    points of the ``Box`` with ``continuous``)."""
+
+    def __init__(self, scenario: str, num_envs: int, workers: int, continuous: bool = False,
+                 max_cycles: int = 25) -> None:
         import importlib
 
         module = importlib.import_module("mpe2.simple_spread_v3") if scenario == "simple_spread" else None
         if module is None:
             raise ValueError(scenario)
-        self.envs = [module.parallel_env(N=3, local_ratio=0.5, max_cycles=25, continuous_actions=False) for _ in range(num_envs)]
+        self.envs = [module.parallel_env(N=3, local_ratio=0.5, max_cycles=max_cycles, continuous_actions=continuous)
+                     for _ in range(num_envs)]
         for i, e in enumerate(self.envs):
             e.reset(seed=i)
         self.rng = np.random.default_rng(0)
         self.b = num_envs
+        self.continuous = continuous
+
+    def _action(self, space: Any) -> Any:
+        if self.continuous:
+            return self.rng.uniform(space.low, space.high).astype(space.dtype)
+        return int(self.rng.integers(space.n))
 
     def run(self, steps: int) -> float:
         t0 = time.perf_counter()
@@ -197,7 +208,7 @@ class RawMPE:
             for e in self.envs:
                 if not e.agents:
                     e.reset()
-                e.step({a: int(self.rng.integers(e.action_space(a).n)) for a in e.agents})
+                e.step({a: self._action(e.action_space(a)) for a in e.agents})
         return self.b * steps / (time.perf_counter() - t0)
 
     def close(self) -> None:
@@ -232,20 +243,31 @@ class RawGFootball:
 
 
 class RawVMAS:
-    def __init__(self, scenario: str, num_envs: int, workers: int) -> None:
+    """One batched VMAS env of ``B`` instances with uniform random actions (discrete by default: the collector
+    path's uniform sampler below draws discrete actions; ``continuous`` draws points of each agent's box)."""
+
+    def __init__(self, scenario: str, num_envs: int, workers: int, continuous: bool = False, max_steps: int = 100,
+                 **scenario_kwargs: Any) -> None:
         import vmas
 
-        # discrete actions: the MAPPO agent's Gaussian samples would leave VMAS's boxes (the vmas adapter refuses them)
-        self.env = vmas.make_env(scenario, num_envs=num_envs, device="cpu", continuous_actions=False, max_steps=100, seed=0)
+        self.env = vmas.make_env(scenario, num_envs=num_envs, device="cpu", continuous_actions=continuous,
+                                 max_steps=max_steps, seed=0, **scenario_kwargs)
         self.env.reset()
         self.gen = torch.Generator().manual_seed(0)
         self.b = num_envs
+        self.continuous = continuous
+
+    def _action(self, space: Any) -> torch.Tensor:
+        if self.continuous:
+            low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+            return low + (high - low) * torch.rand((self.b, *low.shape), generator=self.gen, dtype=low.dtype)
+        return torch.randint(0, space.n, (self.b,), generator=self.gen)
 
     def run(self, steps: int) -> float:
         env = self.env
         t0 = time.perf_counter()
         for _ in range(steps):
-            actions = [torch.randint(0, space.n, (self.b,), generator=self.gen) for space in env.action_space.spaces]
+            actions = [self._action(space) for space in env.action_space.spaces]
             _, _, dones, _ = env.step(actions)
             for i in torch.nonzero(dones).flatten().tolist():
                 env.reset_at(i)

@@ -10,7 +10,8 @@ For each (algorithm, env) case, measured in the same process with the same batch
 threads:
 
 * **env floor** ``t_env`` (seconds per env step): the package stepped directly with random actions, no seqmarl code
-  (``benchmarks/collector_bench.py``'s ``RawMaMuJoCo`` / ``RawSMAX``, imported), ``t_env = 1 / raw_sps``. For
+  (``benchmarks/collector_bench.py``'s ``RawMaMuJoCo`` / ``RawSMAX`` / ``RawMPE`` / ``RawVMAS``, imported; MPE and
+  VMAS with the run's env arguments: its action type, episode length, scenario values), ``t_env = 1 / raw_sps``. For
   MaMuJoCo with ``env.obs=state+id`` the floor is the package's underlying single-agent MuJoCo env stepped alone
   (the state is its observation; the adapter does not build the agents' observations that ``mamujoco_v1``'s own
   ``step`` computes and that mode never reads), the stricter floor; the package-step rate is recorded too
@@ -36,7 +37,10 @@ threads:
 Cases (``--cases``, ``algo:env`` pairs): MAPPO and HAPPO on ``mamujoco/HalfCheetah-6x1`` (``preset=harl``, HARL's
 full-state + agent-id observation ``env.obs=state+id``: ``B = 20``, ``T = 200``) and on ``smax/3m``
 (``preset=harl``, ``B = 20``, ``T = 200``); ``mappo:smax3m-tuned`` is the tuned config ``mappo-smax-3m``
-(JaxMARL's recurrent MAPPO values, ``B = 128``, ``T = 128``). SMAX is stepped by jax on its own CPU threads.
+(JaxMARL's recurrent MAPPO values, ``B = 128``, ``T = 128``); HAPPO and MAPPO on ``mpe/simple_spread`` (HARL's tuned
+config ``happo-mpe-simple-spread``, continuous actions, ``B = 20``, ``T = 200``; MAPPO with HARL's shared actor) and
+on ``vmas/balance`` (BenchMARL's values ``mappo-vmas-balance``, ``B = 600``, ``T = 100``; HAPPO with separate
+actors). SMAX is stepped by jax on its own CPU threads.
 Writes JSON (default ``benchmarks/results/limit_fraction.json``) and prints a markdown table.
 """
 
@@ -156,7 +160,7 @@ class Case:
     algo: str
     env: str
     overrides: tuple[str, ...]
-    raw: str  # "mamujoco" | "smax"
+    raw: str  # "mamujoco" | "smax" | "mpe" | "vmas"
 
 
 CASES: dict[str, Case] = {
@@ -169,20 +173,43 @@ CASES: dict[str, Case] = {
     "mappo:smax3m": Case("mappo:smax3m", "mappo", "smax/3m", ("algo=mappo", "env=smax/3m", "preset=harl"), "smax"),
     "happo:smax3m": Case("happo:smax3m", "happo", "smax/3m", ("algo=happo", "env=smax/3m", "preset=harl"), "smax"),
     "mappo:smax3m-tuned": Case("mappo:smax3m-tuned", "mappo", "smax/3m", ("config=mappo-smax-3m",), "smax"),
+    # HARL's tuned MPE values (continuous actions; MAPPO: HARL's shared actor) and BenchMARL's VMAS values
+    "happo:mpe_spread": Case("happo:mpe_spread", "happo", "mpe/simple_spread", ("config=happo-mpe-simple-spread",),
+                             "mpe"),
+    "mappo:mpe_spread": Case("mappo:mpe_spread", "mappo", "mpe/simple_spread",
+                             ("config=happo-mpe-simple-spread", "algo=mappo", "algo.share_param=true"), "mpe"),
+    "mappo:vmas_balance": Case("mappo:vmas_balance", "mappo", "vmas/balance", ("config=mappo-vmas-balance",), "vmas"),
+    "happo:vmas_balance": Case("happo:vmas_balance", "happo", "vmas/balance",
+                               ("config=mappo-vmas-balance", "algo=happo", "algo.share_param=false"), "vmas"),
 }
-DEFAULT_CASES = ("mappo:halfcheetah6x1", "happo:halfcheetah6x1", "mappo:smax3m", "happo:smax3m")
+DEFAULT_CASES = ("mappo:halfcheetah6x1", "happo:halfcheetah6x1", "mappo:smax3m", "happo:smax3m", "happo:mpe_spread",
+                 "mappo:mpe_spread", "mappo:vmas_balance", "happo:vmas_balance")
 
 
-def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int, single_agent: bool = False) -> float:
+def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int, single_agent: bool = False,
+                env_kwargs: dict[str, Any] | None = None) -> float:
     """The package alone, ``B`` instances, ``W`` workers (collector_bench's raw loops): env steps per second.
-    ``single_agent`` (MaMuJoCo): the underlying single-agent env stepped alone (see ``collector_bench``)."""
+    ``single_agent`` (MaMuJoCo): the underlying single-agent env stepped alone (see ``collector_bench``).
+    ``env_kwargs`` (MPE, VMAS): the run's env arguments, so that the package runs the same task (action type,
+    episode length, VMAS scenario arguments)."""
     import collector_bench as cb  # benchmarks/ is a folder of scripts: imported from the path set above
 
+    kw = dict(env_kwargs or {})
+
+    name = case.env.split("/")[1]
     if case.raw == "mamujoco":
-        scenario, conf = case.env.split("/")[1].split("-")
+        scenario, conf = name.split("-")
         raw = cb.RawMaMuJoCo(scenario, conf, num_envs, workers, single_agent=single_agent)
+    elif case.raw == "smax":
+        raw = cb.RawSMAX(name, num_envs, workers)
+    elif case.raw == "mpe":
+        raw = cb.RawMPE(name, num_envs, workers, continuous=bool(kw.get("continuous_actions", False)),
+                        max_cycles=int(kw.get("max_cycles", 25)))
+    elif case.raw == "vmas":
+        continuous = bool(kw.pop("continuous_actions", True))
+        raw = cb.RawVMAS(name, num_envs, workers, continuous=continuous, max_steps=int(kw.pop("max_steps", 100)), **kw)
     else:
-        raw = cb.RawSMAX(case.env.split("/")[1], num_envs, workers)
+        raise ValueError(f"unknown raw env kind {case.raw!r}")
     try:
         raw.run(max(2, steps // 10))  # warm-up
         return float(raw.run(steps))
@@ -233,7 +260,8 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
     g_square = gemm_flops_per_second([(1024, 1024, 1024)])
     g = g_shapes if gemm_mode == "shapes" else g_square
     w_raw = workers if case.raw == "mamujoco" else 0
-    raw_package_sps = raw_env_sps(case, b, w_raw, raw_steps)
+    env_kwargs = cfg.env_kwargs if case.raw in ("mpe", "vmas") else None
+    raw_package_sps = raw_env_sps(case, b, w_raw, raw_steps, env_kwargs=env_kwargs)
     # state+id reads only the state, so its floor is the single-agent MuJoCo step (the adapter skips the agents'
     # observations that mamujoco_v1's own step builds); the package-step floor is recorded beside it
     state_only = "env.obs=state+id" in case.overrides

@@ -89,3 +89,35 @@ def test_single_agent_raw_loop_steps_the_underlying_mujoco_env(monkeypatch):
     assert calls == {"step": 0, "obs": 2}  # the two resets only
     assert bench._mamujoco_loop("HalfCheetah", "6x1", 2, 4, 0) > 0
     assert calls["step"] == 8 and calls["obs"] == 2 + 2 + 8
+
+
+def test_raw_mpe_continuous_steps_the_package_with_box_actions():
+    pytest.importorskip("mpe2", reason="mpe2 is not installed (extra 'mpe')")
+    bench = _load()
+    raw = bench.RawMPE("simple_spread", 2, 0, continuous=True, max_cycles=7)
+    seen = []
+    step = type(raw.envs[0]).step
+
+    def spy(self, actions):
+        seen.extend(actions.values())
+        return step(self, actions)
+
+    for e in raw.envs:
+        e.step = spy.__get__(e)
+    assert raw.run(10) > 0
+    assert len(seen) == 2 * 10 * 3  # every env, every step, every agent (the 7-step episodes are reset)
+    space = raw.envs[0].action_space(raw.envs[0].possible_agents[0])
+    assert all(a.shape == space.shape and space.contains(a) for a in seen)
+    assert raw.envs[0].unwrapped.max_cycles == 7
+
+
+def test_raw_vmas_passes_the_scenario_arguments_and_box_actions():
+    pytest.importorskip("vmas", reason="vmas is not installed (extra 'vmas')")
+    bench = _load()
+    raw = bench.RawVMAS("balance", 3, 0, continuous=True, max_steps=5, n_agents=4)
+    assert raw.env.n_agents == 4 and raw.env.max_steps == 5 and raw.env.continuous_actions
+    acts = [raw._action(s) for s in raw.env.action_space.spaces]
+    for space, a in zip(raw.env.action_space.spaces, acts):
+        low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+        assert a.shape == (3, *low.shape) and bool(((a >= low) & (a <= high)).all())
+    assert raw.run(12) > 0  # past two episode ends (reset_at)
