@@ -11,6 +11,7 @@ across rollouts — so a resumed run reproduces the uninterrupted run's curve ex
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -394,7 +395,10 @@ class Trainer:
         buffer = self._buffer
         buffer.reset()
         if not agent.recurrent:
-            self._step = self._collect_feedforward(buffer, self._step)
+            actors = getattr(agent, "actors", None)  # the rollout only acts: the actors' parameters stay fixed
+            session = getattr(actors, "parameters_unchanged", contextlib.nullcontext)
+            with session():
+                self._step = self._collect_feedforward(buffer, self._step)
             self.env_steps += self.steps_per_update
             return buffer
         step = self._step

@@ -14,6 +14,7 @@ or ``[T, B]`` (a sequence) marking the steps where the state is zeroed first.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Sequence
@@ -723,6 +724,13 @@ class MultiAgentActors(nn.Module):
             same = len(set(self.sizes)) == 1 and same_architecture(list(self.actors))
             self._stacked = StackedActors(list(self.actors)) if same else None
         return self._stacked  # type: ignore[return-value]
+
+    def parameters_unchanged(self) -> contextlib.AbstractContextManager[None]:
+        """A block in which the caller promises not to change the actors' parameters (e.g. a rollout, which only
+        acts): the stacked view's staleness check (:meth:`StackedActors.unchanged`) runs once on entry instead of
+        at every act. A no-op for actors that are not stacked."""
+        stacked = self._stacked_actors()
+        return stacked.unchanged() if stacked is not None else contextlib.nullcontext()
 
     def _check_agent_inputs(self, agent: int, obs_i: Tensor, actions_i: Tensor, avail_i: Tensor | None,
                             per_dim: bool) -> tuple[int, Tensor | None]:

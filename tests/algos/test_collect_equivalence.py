@@ -61,3 +61,32 @@ def test_collect_fills_the_buffer_as_the_plain_loop(name, env_kw, algo, override
         for e in envs:
             if hasattr(e, "close"):
                 e.close()
+
+
+def test_rollouts_after_updates_act_with_the_updated_stacked_actors(monkeypatch):
+    """HAPPO's separate actors act through the stacked view, checked once per rollout (the trainer's
+    ``parameters_unchanged`` block): after every update the next rollout must act with the NEW parameters — the
+    log-probabilities it stored equal those of the current actors evaluated agent by agent (float32 rounding)."""
+    from seqmarl.algos.core.stacked import StackedActors
+
+    calls = []
+    original = StackedActors._current_key
+    monkeypatch.setattr(StackedActors, "_current_key", lambda self: calls.append(1) or original(self))
+    env = make("matrix/penalty", num_envs=16, seed=3)
+    agent = make_agent("happo", env.spec, seed=1, hidden=(16, 16), lr=0.05)
+    trainer = Trainer(env, agent, TrainerConfig(total_steps=10**6, rollout_length=6, progress=False,
+                                                tensorboard=False), seed=5)
+    counts, stored = [], []
+    for it in range(4):
+        before = len(calls)
+        rollout = trainer.collect()
+        counts.append(len(calls) - before)
+        f = rollout.fields()
+        with torch.no_grad():
+            fresh = agent.actors.log_prob(f["obs"], f["actions"], f["avail_actions"])  # agent by agent
+        assert torch.allclose(f["log_probs"], fresh, atol=1e-5, rtol=0), f"iteration {it}: stale actors"
+        stored.append(f["log_probs"].clone())
+        agent.update(rollout)
+    assert agent.actors._stacked_actors() is not None
+    assert all(1 <= c <= 2 for c in counts)  # once per rollout (twice on the first: the view is built), not per step
+    assert not torch.allclose(stored[0], stored[-1])  # the policy did change between rollouts

@@ -153,3 +153,37 @@ def test_same_architecture_refuses_what_the_stacked_pass_cannot_plan() -> None:
     assert not same_architecture(mixed)
     std = actors() + list(MultiAgentActors(1, 3, [BoxSpace(2)], hidden=(8,), layer_norm=True, std_param="harl").actors)
     assert not same_architecture(std)
+
+
+def test_unchanged_block_keys_once_and_sees_changes_only_after_it(monkeypatch) -> None:
+    ma = MultiAgentActors(3, 4, [BoxSpace(2)] * 3, hidden=(8,), layer_norm=True, generator=gen(), dtype=D)
+    obs = torch.randn(5, 3, 4, generator=gen(1), dtype=D)
+    stacked = ma._stacked_actors()
+    assert stacked is not None
+    calls = []
+    original = StackedActors._current_key
+    monkeypatch.setattr(StackedActors, "_current_key", lambda self: calls.append(1) or original(self))
+    before = stacked.head_inputs(obs).clone()
+    with ma.parameters_unchanged():
+        n_entry = len(calls)
+        for _ in range(4):
+            with torch.no_grad():
+                ma.sample(obs, generator=gen(3))  # head_inputs and log_std: no key rebuilt
+        assert len(calls) == n_entry
+        with torch.no_grad():
+            ma.actor_of(0).head.linear.bias.add_(1.0)  # breaks the promise: not seen inside the block
+        assert torch.equal(stacked.head_inputs(obs), before)
+        with ma.parameters_unchanged():  # nested
+            pass
+        assert torch.equal(stacked.head_inputs(obs), before)  # the inner exit did not end the outer block
+        assert len(calls) == n_entry
+    after = stacked.head_inputs(obs)  # after the block: the change is seen
+    assert torch.allclose(after, _loop_outputs(ma, obs, None), atol=1e-12, rtol=0)
+    assert not torch.equal(after, before)
+
+
+def test_parameters_unchanged_is_a_no_op_for_unstacked_actors() -> None:
+    ma = MultiAgentActors(3, 4, 5, hidden=(8,), share=True, generator=gen(), dtype=D)
+    with ma.parameters_unchanged():
+        pass
+    assert ma._stacked_actors() is None
