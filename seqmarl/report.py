@@ -9,7 +9,10 @@ grid varies more than algo/env/seed (``happo[algo.lr=5e-4;algo.clip_param=0.1]``
 refuses algorithm names with commas): the seeds of a group are its independent runs. A swept ``config=`` (a tuned
 config per algorithm) joins the label only where two configs give runs of the same algorithm and env. Several
 SWEEP_DIRs are read together (``seqmarl report A B --out R``; run names then carry their sweep's folder name), e.g.
-one sweep per tuned config.
+one sweep per tuned config. Runs that would share a label but were run with different settings (their
+``config.yaml`` differs in more than bookkeeping: seed, run_dir, logging, device) are not seeds of one experiment:
+the settings that differ join their labels (``mappo[algo.ppo_epoch=15]`` beside ``mappo[algo.ppo_epoch=5]``), and a
+seed repeated with the same settings is noted.
 
 Metric. ``--metric auto`` takes ``eval_return_greedy`` (the greedy-policy evaluation return, as HARL's
 evaluation reports deterministic actions) when every run logged it, else ``episode_return`` (the trainer's
@@ -141,7 +144,7 @@ def load_runs(sweep_dir: str | Path | Sequence[str | Path], metric: str = "auto"
             algo, tail, config = labels.get(run_dir.name, ("", "", ""))
             label = (algo or str(cfg.get("algo"))) + (f"[{tail}]" if tail else "")
             raw.append([prefix + run_dir.name, label, str(cfg.get("env")), int(cfg.get("seed", 0)), rows,
-                        config or str(cfg.get("config") or "")])
+                        config or str(cfg.get("config") or ""), _settings(cfg)])
     if not raw:
         raise ReportError(f"SWEEP_DIR {', '.join(map(str, dirs))}: no finished runs (run directories with "
                           "config.yaml, metrics.jsonl and done.json)")
@@ -150,8 +153,8 @@ def load_runs(sweep_dir: str | Path | Sequence[str | Path], metric: str = "auto"
         configs.setdefault((item[1], item[2]), set()).add(item[5])
     for item in raw:
         if len(configs[(item[1], item[2])]) > 1:
-            tag = f"config={item[5] or 'none'}"
-            item[1] = item[1][:-1] + f";{tag}]" if item[1].endswith("]") else f"{item[1]}[{tag}]"
+            item[1] = _add_tag(item[1], f"config={item[5] or 'none'}")
+    _tag_differing_settings(raw, notes)
 
     def finite(rows: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
         return [(float(r["env_steps"]), float(r[key])) for r in rows
@@ -162,7 +165,7 @@ def load_runs(sweep_dir: str | Path | Sequence[str | Path], metric: str = "auto"
         if not metric:
             raise ReportError(f"--metric auto: not every run logged {' or '.join(AUTO_METRICS)}; name one with --metric")
     runs = []
-    for name, label, env, seed, rows, _ in raw:
+    for name, label, env, seed, rows, _, _ in raw:
         pairs = finite(rows, metric)
         if not pairs:
             known = sorted({k for r in rows for k in r})
@@ -170,6 +173,65 @@ def load_runs(sweep_dir: str | Path | Sequence[str | Path], metric: str = "auto"
         steps, values = map(np.asarray, zip(*pairs))
         runs.append(Run(name, label, env, seed, steps, values, {k for r in rows for k in r}))
     return runs, metric, notes
+
+
+#: run-config keys that do not change what is learned (bookkeeping, output, the seed itself)
+BOOKKEEPING_KEYS = frozenset({"seed", "run_dir", "resume", "progress", "tensorboard", "checkpoint_interval",
+                              "log_interval", "device"})
+
+
+def _settings(cfg: dict[str, Any]) -> dict[str, str]:
+    """A run's ``config.yaml`` flattened to ``{key: value}`` (``algo.X`` / ``env.X`` for the algorithm's and the
+    env's arguments, as on the command line), bookkeeping keys left out."""
+    out: dict[str, str] = {}
+    for key, value in cfg.items():
+        if key in BOOKKEEPING_KEYS:
+            continue
+        if key in ("algo_kwargs", "env_kwargs") and isinstance(value, dict):
+            prefix = key.split("_")[0]
+            out.update({f"{prefix}.{k}": json.dumps(v, sort_keys=True) for k, v in value.items()})
+        else:
+            out[key] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def _add_tag(label: str, tag: str) -> str:
+    return label[:-1] + f";{tag}]" if label.endswith("]") else f"{label}[{tag}]"
+
+
+def _tag_differing_settings(raw: list[list[Any]], notes: list[str]) -> None:
+    """Runs that share a label and env but were run with different settings (e.g. two sweeps, one with
+    ``algo.ppo_epoch=15``) are not seeds of one experiment: each label gets the settings that differ within its
+    group (``mappo[algo.ppo_epoch=15]``), so they are reported apart. A group whose runs repeat a seed with the
+    same settings is noted (re-runs are averaged as if they were further seeds)."""
+    groups: dict[tuple[str, str], list[list[Any]]] = {}
+    for item in raw:
+        groups.setdefault((item[1], item[2]), []).append(item)
+    for (label, env), items in groups.items():
+        keys = sorted({k for it in items for k in it[6]})
+        differing = [k for k in keys if len({it[6].get(k) for it in items}) > 1]
+        if differing:
+            for it in items:
+                shown = ";".join(f"{k}={_plain(it[6].get(k))}" for k in differing)
+                it[1] = _add_tag(it[1], shown)
+        seen: dict[tuple[str, int], str] = {}
+        for it in items:
+            key = (it[1], it[3])
+            if key in seen:
+                notes.append(f"{it[0]} repeats seed {it[3]} of {seen[key]} with the same settings (label {it[1]}, "
+                             f"env {env}): both are counted")
+            seen.setdefault(key, it[0])
+
+
+def _plain(value: str | None) -> str:
+    """A setting as written on the command line: JSON strings unquoted, lists joined with commas replaced by
+    ``/`` (marl-eval rejects commas in names)."""
+    if value is None:
+        return "unset"
+    v = json.loads(value)
+    if isinstance(v, list):
+        return "/".join(map(str, v))
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 # ------------------------------------------------------------------------------------------------ pure parts

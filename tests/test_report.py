@@ -288,3 +288,40 @@ def test_several_sweeps_are_reported_together(tmp_path: Path, capsys) -> None:
     assert main(["report", str(one), str(two), "--reps", "5"]) == 2 and "--out" in capsys.readouterr().err
     assert main(["report", str(one), str(two), "--reps", "5", "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.md").is_file()
+
+
+def _settings_run(root: Path, name: str, seed: int, algo_kwargs: dict, **top) -> None:
+    d = write_run(root, name, "mappo", "smax/3m", seed, [1, 2], [seed, seed + 1.0])
+    cfg = {"algo": "mappo", "env": "smax/3m", "seed": seed, "run_dir": str(d), "progress": False,
+           "algo_kwargs": algo_kwargs, "env_kwargs": {"episode_limit": 101}, **top}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def test_runs_of_one_algorithm_with_different_settings_are_reported_apart(tmp_path: Path) -> None:
+    """Two sweeps of MAPPO on one env, one with ppo_epoch 15: not six seeds of one experiment."""
+    a, b = tmp_path / "default", tmp_path / "ep15"
+    for seed in (0, 1, 2):
+        _settings_run(a, f"seed={seed}", seed, {"ppo_epoch": 5, "lr": 5e-4, "hidden": [128, 128]})
+        _settings_run(b, f"seed={seed}", seed, {"ppo_epoch": 15, "lr": 5e-4, "hidden": [128, 128]})
+    runs, _, notes = load_runs([a, b])
+    groups = group_runs(runs)["smax/3m"]
+    assert sorted(groups) == ["mappo[algo.ppo_epoch=15]", "mappo[algo.ppo_epoch=5]"]
+    assert all([r.seed for r in g] == [0, 1, 2] for g in groups.values())
+    assert not any("repeats seed" in n for n in notes)
+
+
+def test_settings_tags_name_every_differing_key_and_ignore_bookkeeping(tmp_path: Path) -> None:
+    _settings_run(tmp_path, "x", 0, {"hidden": [64, 64], "use_rnn": False}, total_steps=10**6, log_interval=5)
+    _settings_run(tmp_path, "y", 1, {"hidden": [128, 128], "use_rnn": True}, total_steps=2 * 10**6, log_interval=9)
+    labels = sorted(group_runs(load_runs(tmp_path)[0])["smax/3m"])
+    assert labels == ["mappo[algo.hidden=128/128;algo.use_rnn=true;total_steps=2000000]",
+                      "mappo[algo.hidden=64/64;algo.use_rnn=false;total_steps=1000000]"]
+
+
+def test_a_repeated_seed_with_the_same_settings_is_noted(tmp_path: Path) -> None:
+    a, b = tmp_path / "one", tmp_path / "two"
+    _settings_run(a, "s0", 0, {"ppo_epoch": 5})
+    _settings_run(b, "s0", 0, {"ppo_epoch": 5})
+    runs, _, notes = load_runs([a, b])
+    assert len(group_runs(runs)["smax/3m"]["mappo"]) == 2
+    assert any("two/s0 repeats seed 0 of one/s0" in n for n in notes)
