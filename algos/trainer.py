@@ -395,9 +395,7 @@ class Trainer:
         buffer = self._buffer
         buffer.reset()
         if not agent.recurrent:
-            actors = getattr(agent, "actors", None)  # the rollout only acts: the actors' parameters stay fixed
-            session = getattr(actors, "parameters_unchanged", contextlib.nullcontext)
-            with session():
+            with self._acting_only():
                 self._step = self._collect_feedforward(buffer, self._step)
             self.env_steps += self.steps_per_update
             return buffer
@@ -425,6 +423,12 @@ class Trainer:
         self._step = step
         self.env_steps += self.steps_per_update
         return buffer
+
+    def _acting_only(self) -> contextlib.AbstractContextManager[None]:
+        """A block that only acts (a rollout, an evaluation): the actors' parameters stay fixed, so separate
+        actors' stacked weights are checked once on entry (``MultiAgentActors.parameters_unchanged``)."""
+        actors = getattr(self.agent, "actors", None)
+        return getattr(actors, "parameters_unchanged", contextlib.nullcontext)()
 
     def _collect_feedforward(self, buffer: RolloutBuffer, step: Step) -> Step:
         """The collection loop of a feed-forward agent (same transitions, values and buffer contents as stepping
@@ -487,6 +491,10 @@ class Trainer:
         reports ``info["battle_won"]`` also the fraction won (``eval_win_rate_stochastic``/``_greedy``)."""
         if self.eval_env_fn is None:
             return {}
+        with self._acting_only():
+            return self._evaluate()
+
+    def _evaluate(self) -> dict[str, float]:
         out = {}
         for name, deterministic in (("eval_return_stochastic", False), ("eval_return_greedy", True)):
             env = self.eval_env_fn(self.config.eval_episodes)

@@ -90,3 +90,30 @@ def test_rollouts_after_updates_act_with_the_updated_stacked_actors(monkeypatch)
     assert agent.actors._stacked_actors() is not None
     assert all(1 <= c <= 2 for c in counts)  # once per rollout (twice on the first: the view is built), not per step
     assert not torch.allclose(stored[0], stored[-1])  # the policy did change between rollouts
+
+
+def test_evaluation_keys_the_stacked_actors_once_and_uses_the_current_ones(monkeypatch):
+    """The greedy evaluation acts through the stacked view inside one ``parameters_unchanged`` block: the key is
+    checked once per evaluation (not per step), and after an update the evaluation equals that of an agent acting agent by
+    agent with the same parameters (greedy actions: no sampling stream involved)."""
+    from seqmarl.algos.core.stacked import StackedActors
+
+    calls = []
+    original = StackedActors._current_key
+    monkeypatch.setattr(StackedActors, "_current_key", lambda self: calls.append(1) or original(self))
+    trainers = []
+    for stacked in (True, False):
+        env = make("bridge", num_envs=8, seed=3)
+        agent = make_agent("happo", env.spec, seed=1, hidden=(16, 16), lr=0.05)
+        agent.actors.stacked_inference = stacked
+        trainers.append(Trainer(env, agent, TrainerConfig(total_steps=10**6, rollout_length=8, progress=False,
+                                                          tensorboard=False, eval_episodes=6), seed=5,
+                                eval_env_fn=lambda n: make("bridge", num_envs=n, seed=1)))
+    fast, slow = trainers
+    for _ in range(2):
+        slow.agent.load_state_dict(fast.agent.state_dict())  # same parameters, then the same evaluation
+        before = len(calls)
+        got, expected = fast.evaluate(), slow.evaluate()
+        assert len(calls) - before <= 2  # one check on entry (two when the stacked weights are rebuilt)
+        assert got["eval_return_greedy"] == pytest.approx(expected["eval_return_greedy"], abs=1e-6)
+        fast.agent.update(fast.collect())
