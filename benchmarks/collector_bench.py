@@ -180,10 +180,13 @@ class RawSMAX:
 
 class RawMPE:
     """``B`` mpe2 ``parallel_env`` instances stepped in a loop with uniform random actions (discrete indices, or
-    points of the ``Box`` with ``continuous``)."""
+    points of the ``Box`` with ``continuous``). ``unrolled``: each step is ``seqmarl.envs.mpe.mpe2_cycle_step`` —
+    the package's world step, rewards, flags and observations without PettingZoo's AEC-to-parallel wrapper, which
+    computes and discards one observation per agent (the same results; what the adapter runs), the stricter
+    floor."""
 
     def __init__(self, scenario: str, num_envs: int, workers: int, continuous: bool = False,
-                 max_cycles: int = 25) -> None:
+                 max_cycles: int = 25, unrolled: bool = False) -> None:
         import importlib
 
         module = importlib.import_module("mpe2.simple_spread_v3") if scenario == "simple_spread" else None
@@ -196,6 +199,7 @@ class RawMPE:
         self.rng = np.random.default_rng(0)
         self.b = num_envs
         self.continuous = continuous
+        self.unrolled = unrolled
 
     def _action(self, space: Any) -> Any:
         if self.continuous:
@@ -203,9 +207,17 @@ class RawMPE:
         return int(self.rng.integers(space.n))
 
     def run(self, steps: int) -> float:
+        from seqmarl.envs.mpe import mpe2_cycle_step
+
         t0 = time.perf_counter()
         for _ in range(steps):
             for e in self.envs:
+                if self.unrolled:
+                    _, _, terminated, truncated, _ = mpe2_cycle_step(
+                        e, {a: self._action(e.action_space(a)) for a in e.possible_agents})
+                    if any(terminated.values()) or any(truncated.values()):
+                        e.reset()
+                    continue
                 if not e.agents:
                     e.reset()
                 e.step({a: self._action(e.action_space(a)) for a in e.agents})

@@ -14,8 +14,9 @@ threads:
   VMAS with the run's env arguments: its action type, episode length, scenario values), ``t_env = 1 / raw_sps``. For
   MaMuJoCo with ``env.obs=state+id`` the floor is the package's underlying single-agent MuJoCo env stepped alone
   (the state is its observation; the adapter does not build the agents' observations that ``mamujoco_v1``'s own
-  ``step`` computes and that mode never reads), the stricter floor; the package-step rate is recorded too
-  (``raw_env_sps_package_step``).
+  ``step`` computes and that mode never reads), the stricter floor; for MPE it is mpe2's world step without
+  PettingZoo's parallel wrapper (``seqmarl.envs.mpe.mpe2_cycle_step``, what the adapter runs: the wrapper computes
+  and discards one observation per agent); the package-step rate is recorded too (``raw_env_sps_package_step``).
 * **update floor** ``t_upd = F / (G * S)`` (seconds per env step): ``F`` = the floating-point operations of one
   real update of the agent (every forward and backward of every epoch and minibatch, actors and critic), counted
   by ``torch.utils.flop_counter.FlopCounterMode`` over ``agent.update(rollout)`` on a rollout the trainer
@@ -202,9 +203,9 @@ def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int, single_agen
         raw = cb.RawMaMuJoCo(scenario, conf, num_envs, workers, single_agent=single_agent)
     elif case.raw == "smax":
         raw = cb.RawSMAX(name, num_envs, workers)
-    elif case.raw == "mpe":
+    elif case.raw == "mpe":  # single_agent: the unrolled cycle step (the world step alone, see RawMPE)
         raw = cb.RawMPE(name, num_envs, workers, continuous=bool(kw.get("continuous_actions", False)),
-                        max_cycles=int(kw.get("max_cycles", 25)))
+                        max_cycles=int(kw.get("max_cycles", 25)), unrolled=single_agent)
     elif case.raw == "vmas":
         continuous = bool(kw.pop("continuous_actions", True))
         raw = cb.RawVMAS(name, num_envs, workers, continuous=continuous, max_steps=int(kw.pop("max_steps", 100)), **kw)
@@ -265,7 +266,9 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
     # state+id reads only the state, so its floor is the single-agent MuJoCo step (the adapter skips the agents'
     # observations that mamujoco_v1's own step builds); the package-step floor is recorded beside it
     state_only = "env.obs=state+id" in case.overrides
-    raw_sps = raw_env_sps(case, b, w_raw, raw_steps, single_agent=True) if state_only else raw_package_sps
+    strict = state_only or case.raw == "mpe"  # MPE: the adapter steps mpe2 without PettingZoo's parallel wrapper
+    raw_sps = (raw_env_sps(case, b, w_raw, raw_steps, single_agent=True, env_kwargs=env_kwargs) if strict
+               else raw_package_sps)
     t_env = 1.0 / raw_sps
     t_upd = update_seconds_per_step(flops, steps_per_update, g)
     limit = limit_steps_per_second(t_env, t_upd)
@@ -275,7 +278,8 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
         "num_envs": b, "rollout_length": t, "workers": workers if case.raw == "mamujoco" else 0,
         "steps_per_update": steps_per_update, "update_flops": flops, "gemm_mode": gemm_mode,
         "gemm_gflops_shapes": g_shapes / 1e9, "gemm_gflops_square_1024": g_square / 1e9, "gemm_shapes": shapes,
-        "raw_env_sps": raw_sps, "raw_env_floor": "single-agent step" if state_only else "package step",
+        "raw_env_sps": raw_sps,
+        "raw_env_floor": "single-agent step" if state_only else "unrolled cycle step" if strict else "package step",
         "raw_env_sps_package_step": raw_package_sps, "env_seconds_per_step": t_env, "update_seconds_per_step_at_gemm": t_upd,
         "limit_sps": limit, "serial_limit_sps": serial_limit_steps_per_second(t_env, t_upd), "measured_sps": measured,
         "fraction": fraction_of_limit(measured, limit),
@@ -288,10 +292,12 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
 
 
 def _package_step_note(row: dict[str, Any]) -> str:
-    """`` (single-agent step; package step N)`` where the floor is the single-agent MuJoCo step."""
-    if row.get("raw_env_floor") != "single-agent step":
+    """`` (single-agent step; package step N)`` where the floor is stricter than the package's own step (the
+    single-agent MuJoCo step, or MPE's unrolled cycle step)."""
+    floor = row.get("raw_env_floor")
+    if floor not in ("single-agent step", "unrolled cycle step"):
         return ""
-    return f" (single-agent step; package step {row['raw_env_sps_package_step']:,.0f})"
+    return f" ({floor}; package step {row['raw_env_sps_package_step']:,.0f})"
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:

@@ -121,3 +121,23 @@ def test_raw_vmas_passes_the_scenario_arguments_and_box_actions():
         low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
         assert a.shape == (3, *low.shape) and bool(((a >= low) & (a <= high)).all())
     assert raw.run(12) > 0  # past two episode ends (reset_at)
+
+
+def test_raw_mpe_unrolled_steps_through_the_cycle_step(monkeypatch):
+    """``unrolled``: every instance step is ``mpe2_cycle_step`` (not the package's parallel ``step``), and ended
+    episodes are reset."""
+    pytest.importorskip("mpe2", reason="mpe2 is not installed (extra 'mpe')")
+    import seqmarl.envs.mpe as mpe_adapter
+
+    bench = _load()
+    raw = bench.RawMPE("simple_spread", 2, 0, continuous=True, max_cycles=4, unrolled=True)
+    calls, resets = [], []
+    real = mpe_adapter.mpe2_cycle_step
+    monkeypatch.setattr(mpe_adapter, "mpe2_cycle_step", lambda e, a: calls.append(a) or real(e, a))
+    for e in raw.envs:
+        e.step = None  # the package's parallel step must not be used
+        reset = e.reset
+        e.reset = (lambda r: (lambda *a, **k: resets.append(1) or r(*a, **k)))(reset)
+    assert raw.run(10) > 0
+    assert len(calls) == 20 and all(len(a) == 3 for a in calls)
+    assert len(resets) == 2 * 2  # each instance ends its 4-cycle episode at steps 4 and 8

@@ -205,6 +205,10 @@ def test_table_names_the_single_agent_floor_and_the_package_step_rate():
     row.update(raw_env_floor="single-agent step", raw_env_sps_package_step=6160.0)
     line = lf.table([row]).splitlines()[-1]
     assert "| 9,000 (single-agent step; package step 6,160) |" in line and "| 44% |" in line
+    row.update(raw_env_floor="unrolled cycle step")
+    assert "| 9,000 (unrolled cycle step; package step 6,160) |" in lf.table([row]).splitlines()[-1]
+    row.update(raw_env_floor="package step")
+    assert "package step 6,160" not in lf.table([row])
 
 
 def test_jaxmarl_reference_cli_refuses_bad_arguments(tmp_path):
