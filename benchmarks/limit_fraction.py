@@ -1,7 +1,7 @@
 """How close training runs to the machine's limit: steps/s as a fraction of the larger of two floors (issue 11 §2).
 
     python benchmarks/limit_fraction.py [--cases mappo:halfcheetah6x1,happo:smax3m,...] [--threads 1]
-        [--iterations 3] [--raw-steps 200] [--workers 0] [--gemm shapes|square] [--out PATH]
+        [--iterations 3] [--raw-steps 200] [--workers 0] [--gemm executed|shapes|square] [--out PATH]
 
 Units: one **env step** is one transition of one environment instance, so a batch of ``B`` instances stepped once
 is ``B`` env steps, and one update of ``T`` rollout steps consumes ``S = B * T`` env steps.
@@ -22,10 +22,14 @@ threads:
   by ``torch.utils.flop_counter.FlopCounterMode`` over ``agent.update(rollout)`` on a rollout the trainer
   collected (matrix products only: ``mm``/``addmm``/``bmm``/convolutions, ``2 * M * K * N`` each; element-wise
   work, Adam, the GAE are not counted, so this is a lower bound on the update's work); ``G`` = the measured
-  ``torch.mm`` throughput in FLOP/s on the same threads. ``--gemm shapes`` (default): ``G`` is measured on the
-  networks' own matrix shapes — for every ``nn.Linear(in, out)`` of the agent, ``[S, in] @ [in, out]`` — as the
-  total FLOPs of those products over their total time; ``--gemm square`` uses a square ``1024^3`` product (the
-  best case). Both are recorded.
+  ``torch.mm`` throughput in FLOP/s on the same threads. ``--gemm executed`` (default): ``G`` is measured on the
+  products the update really runs — every ``mm``/``addmm``/``bmm`` of one update is recorded with its shape (a
+  ``TorchDispatchMode``; a shared actor's ``n * S`` rows, a minibatch's ``S / m``, a recurrent step's ``B``), each
+  distinct shape is timed alone, and ``G`` = their FLOPs over the time they take at those speeds (so
+  ``F / G`` is the update's products run back to back at the machine's speed); ``--gemm shapes`` times
+  ``[S, in] @ [in, out]`` for every ``nn.Linear(in, out)`` of the agent (the earlier default: too slow a rate where
+  the update runs larger products, e.g. a shared actor on ``n * S`` rows); ``--gemm square`` uses a square
+  ``1024^3`` product (the best case). All three are recorded.
 * **limit** ``L = 1 / max(t_env, t_upd)`` env steps per second: the rate that the slower of the two would allow
   if the other cost nothing (the issue's definition; ``serial_limit = 1 / (t_env + t_upd)``, the rate with the two
   done one after the other, is recorded too).
@@ -117,6 +121,75 @@ def count_flops(fn: Callable[[], Any]) -> tuple[int, Any]:
     with counter:
         result = fn()
     return int(counter.get_total_flops()), result
+
+
+class _GemmRecorder:
+    """Records the shape of every matrix product run under it: ``{(B, M, K, N): count}`` for ``aten.mm`` /
+    ``aten.addmm`` (``B = 1``) and ``aten.bmm`` — the products ``FlopCounterMode`` counts, with their real row counts
+    (a shared actor multiplies ``n * S`` rows, a minibatch ``S / m``, a recurrent step ``B``)."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        self.shapes: Counter = Counter()
+
+    def __enter__(self) -> "_GemmRecorder":
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        recorder = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                packet = getattr(func, "_overloadpacket", None)
+                if packet is torch.ops.aten.mm:
+                    a, b = args[0], args[1]
+                    recorder.shapes[(1, a.shape[0], a.shape[1], b.shape[1])] += 1
+                elif packet is torch.ops.aten.addmm:
+                    a, b = args[1], args[2]
+                    recorder.shapes[(1, a.shape[0], a.shape[1], b.shape[1])] += 1
+                elif packet is torch.ops.aten.bmm:
+                    a, b = args[0], args[1]
+                    recorder.shapes[(a.shape[0], a.shape[1], a.shape[2], b.shape[2])] += 1
+                return func(*args, **(kwargs or {}))
+
+        self._mode = Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._mode.__exit__(*exc)
+
+
+def record_gemm_shapes(fn: Callable[[], Any]) -> tuple[dict[tuple[int, int, int, int], int], Any]:
+    """``({(B, M, K, N): count}, fn())``: every matrix product ``fn`` runs (forward and backward), by shape."""
+    with _GemmRecorder() as rec:
+        result = fn()
+    return dict(rec.shapes), result
+
+
+def executed_gemm_seconds(shapes: dict[tuple[int, int, int, int], int], min_seconds: float = 0.5,
+                          seed: int = 0) -> tuple[float, float]:
+    """``(seconds, flops)`` of the recorded products at this machine's measured speed: each distinct shape is timed
+    alone (``torch.mm``, or ``torch.bmm`` for ``B > 1``; one warm-up product, then repeated for its share of
+    ``min_seconds``, at least once) and ``seconds = sum count * time per product``; ``flops = sum count * 2BMKN``."""
+    gen = torch.Generator().manual_seed(seed)
+    seconds = flops = 0.0
+    share = min_seconds / max(len(shapes), 1)
+    for (bb, m, k, n), count in shapes.items():
+        a = torch.randn(bb, m, k, generator=gen) if bb > 1 else torch.randn(m, k, generator=gen)
+        b = torch.randn(bb, k, n, generator=gen) if bb > 1 else torch.randn(k, n, generator=gen)
+        op = torch.bmm if bb > 1 else torch.mm
+        op(a, b)
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            op(a, b)
+            reps += 1
+            dt = time.perf_counter() - t0
+            if dt >= share:
+                break
+        seconds += count * dt / reps
+        flops += count * 2.0 * bb * m * k * n
+    return seconds, flops
 
 
 def linear_shapes(modules: Sequence[torch.nn.Module], rows: int) -> list[tuple[int, int, int]]:
@@ -240,6 +313,8 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
             trainer.train_iteration()  # warm-up: reset, JIT, buffers, first optimiser state
             rollout = trainer.collect()
             flops, _ = count_flops(lambda: agent.update(rollout))
+            rollout = trainer.collect()
+            executed, _ = record_gemm_shapes(lambda: agent.update(rollout))
             t0 = time.perf_counter()
             collect_s = 0.0
             for _ in range(iterations):
@@ -259,7 +334,9 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
     shapes = linear_shapes(modules, steps_per_update)
     g_shapes = gemm_flops_per_second(shapes)
     g_square = gemm_flops_per_second([(1024, 1024, 1024)])
-    g = g_shapes if gemm_mode == "shapes" else g_square
+    ex_seconds, ex_flops = executed_gemm_seconds(executed)
+    g_executed = ex_flops / ex_seconds
+    g = {"executed": g_executed, "shapes": g_shapes, "square": g_square}[gemm_mode]
     w_raw = workers if case.raw == "mamujoco" else 0
     env_kwargs = cfg.env_kwargs if case.raw in ("mpe", "vmas") else None
     raw_package_sps = raw_env_sps(case, b, w_raw, raw_steps, env_kwargs=env_kwargs)
@@ -278,6 +355,8 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
         "num_envs": b, "rollout_length": t, "workers": workers if case.raw == "mamujoco" else 0,
         "steps_per_update": steps_per_update, "update_flops": flops, "gemm_mode": gemm_mode,
         "gemm_gflops_shapes": g_shapes / 1e9, "gemm_gflops_square_1024": g_square / 1e9, "gemm_shapes": shapes,
+        "gemm_gflops_executed": g_executed / 1e9, "executed_gemm_flops": ex_flops,
+        "executed_gemm_shapes": [[*k, v] for k, v in sorted(executed.items())],
         "raw_env_sps": raw_sps,
         "raw_env_floor": "single-agent step" if state_only else "unrolled cycle step" if strict else "package step",
         "raw_env_sps_package_step": raw_package_sps, "env_seconds_per_step": t_env, "update_seconds_per_step_at_gemm": t_upd,
@@ -306,7 +385,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
              "| collect / update ms per 1k steps |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        gemm = r["gemm_gflops_shapes" if r["gemm_mode"] == "shapes" else "gemm_gflops_square_1024"]
+        gemm = r[{"executed": "gemm_gflops_executed", "shapes": "gemm_gflops_shapes",
+                  "square": "gemm_gflops_square_1024"}[r["gemm_mode"]]]
         lines.append(
             f"| {r['algo']} | {r['case'].split(':')[1]} | {r['num_envs']}×{r['rollout_length']} | {r['workers']} "
             f"| {r['measured_sps']:,.0f} | {r['raw_env_sps']:,.0f}{_package_step_note(r)} "
@@ -325,7 +405,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=3, help="timed collect + update iterations per case")
     p.add_argument("--raw-steps", type=int, default=200, help="batched raw env steps per raw measurement")
     p.add_argument("--workers", type=int, default=0, help="env worker processes (MaMuJoCo; SMAX has none)")
-    p.add_argument("--gemm", choices=("shapes", "square"), default="shapes")
+    p.add_argument("--gemm", choices=("executed", "shapes", "square"), default="executed")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
     args.case_list = [c.strip() for c in args.cases.split(",") if c.strip()]

@@ -106,6 +106,31 @@ def test_linear_shapes_lists_every_layer_at_the_given_rows():
                                                         (100, 6, 18)])
 
 
+def test_recorded_products_are_the_counted_ones_with_their_real_rows():
+    """Forward + backward of an MLP: the recorded shapes are the forward ``[B, in] @ [in, out]`` products and
+    their backward products (input and weight gradients), and their FLOPs sum to FlopCounterMode's count."""
+    sizes, batch = [7, 13, 5, 3], 11
+    net = _mlp(sizes)
+    x = torch.randn(batch, sizes[0])
+    shapes, _ = lf.record_gemm_shapes(lambda: net(x).square().sum().backward())
+    total = sum(c * 2 * b * m * k * n for (b, m, k, n), c in shapes.items())
+    flops, _ = lf.count_flops(lambda: net(x).square().sum().backward())
+    assert total == flops
+    for a, b in zip(sizes[:-1], sizes[1:]):  # every forward product with the batch's rows
+        assert shapes.get((1, batch, a, b), 0) >= 1
+    q = torch.randn(4, 3, 8)
+    shapes, out = lf.record_gemm_shapes(lambda: torch.bmm(q, q.transpose(1, 2)))
+    assert shapes == {(4, 3, 8, 3): 1} and out.shape == (4, 3, 3)
+
+
+def test_executed_gemm_seconds_weights_each_shape_by_its_count():
+    shapes = {(1, 64, 32, 16): 3, (2, 8, 4, 8): 5}
+    seconds, flops = lf.executed_gemm_seconds(shapes, min_seconds=0.02)
+    assert flops == 3 * 2 * 64 * 32 * 16 + 5 * 2 * 2 * 8 * 4 * 8
+    assert math.isfinite(seconds) and seconds > 0
+    assert lf.executed_gemm_seconds({}, min_seconds=0.01) == (0.0, 0.0)
+
+
 def test_gemm_throughput_is_positive_and_finite():
     g = lf.gemm_flops_per_second([(64, 32, 16)], min_seconds=0.01)
     assert math.isfinite(g) and g > 0
