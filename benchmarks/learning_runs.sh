@@ -26,7 +26,7 @@ seqmarl sweep --out "$OUT/smax3m_matdec5" --workers 1 config=mat-smax-3m algo=ma
 # SMAX 3m, JaxMARL's recurrent MAPPO values (mappo-smax-3m), 2e6 steps, 1 seed (7 Dec, second session).
 seqmarl sweep --out "$OUT/smax3m_mappo_rnn" --workers 1 config=mappo-smax-3m seed=0:1 total_steps=2000000 tensorboard=false
 
-# SMAX 3m to 2e6 steps, 3 seeds, greedy evaluation of 32 battles every 1e5 steps (8 Dec): MAPPO with HARL's default
+# SMAX 3m to 2e6 steps, 3 seeds, greedy evaluation of 32 battles every 1e5 steps (7 Dec, third session): MAPPO with HARL's default
 # values and with the MAPPO paper's SMAC value for easy maps, ppo_epoch 15 (Yu et al. 2022); 2s3z with ppo_epoch 15:
 # MAPPO to 2e6, HAPPO to 1e6; smacv2_5_units (MAPPO, ppo_epoch 15) to 1e6; 3 seeds each.
 seqmarl sweep --out "$OUT/smax3m2e6_mappo" --workers 2 config=happo-smax-3m algo=mappo algo.share_param=true seed=0:3 \
