@@ -99,6 +99,11 @@ def calibrate(rgb: np.ndarray, x_max: float = X_MAX, y_step: float = Y_GRID_STEP
     first grid column is x = 0 and the last ``x_max``; the grid rows are ``y_step`` apart, the lowest at 0 (a
     line hidden behind the curves is tolerated: the spacing is the smallest gap between found lines, and every
     found line is fitted by least squares)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 4:
+        raise ValueError(f"rgb must be an H x W x 3 image array (H, W >= 4), got shape {rgb.shape}")
+    if not (x_max > 0 and y_step > 0 and min_count >= 1):
+        raise ValueError(f"x_max and y_step must be > 0 and min_count >= 1, got {x_max}, {y_step}, {min_count}")
     grey = _grey(rgb)
 
     def grid_lines(counts: np.ndarray) -> list[float]:
@@ -158,9 +163,10 @@ def ours_at(run_dirs: list[str], steps, reps: int = 2000, seed: int = 0) -> tupl
 
     runs, metric, _ = load_runs(run_dirs)
     out: dict[str, list[list[float] | None]] = {}
-    for env, by_label in group_runs(runs).items():
+    groups = group_runs(runs)
+    for env, by_label in groups.items():
         for label, group in by_label.items():
-            key = label if len(group_runs(runs)) == 1 else f"{label} ({env})"
+            key = label if len(groups) == 1 else f"{label} ({env})"
             inside = [s for s in steps if all(r.steps[0] <= s <= r.steps[-1] for r in group)]
             if not inside:
                 out[key] = [None] * len(steps)

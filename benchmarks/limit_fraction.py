@@ -59,11 +59,13 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -123,46 +125,31 @@ def count_flops(fn: Callable[[], Any]) -> tuple[int, Any]:
     return int(counter.get_total_flops()), result
 
 
-class _GemmRecorder:
-    """Records the shape of every matrix product run under it: ``{(B, M, K, N): count}`` for ``aten.mm`` /
+class _GemmShapes(TorchDispatchMode):
+    """Counts the shape of every matrix product run under it: ``{(B, M, K, N): count}`` for ``aten.mm`` /
     ``aten.addmm`` (``B = 1``) and ``aten.bmm`` — the products ``FlopCounterMode`` counts, with their real row counts
     (a shared actor multiplies ``n * S`` rows, a minibatch ``S / m``, a recurrent step ``B``)."""
 
     def __init__(self) -> None:
-        from collections import Counter
-
+        super().__init__()
         self.shapes: Counter = Counter()
 
-    def __enter__(self) -> "_GemmRecorder":
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        recorder = self
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                packet = getattr(func, "_overloadpacket", None)
-                if packet is torch.ops.aten.mm:
-                    a, b = args[0], args[1]
-                    recorder.shapes[(1, a.shape[0], a.shape[1], b.shape[1])] += 1
-                elif packet is torch.ops.aten.addmm:
-                    a, b = args[1], args[2]
-                    recorder.shapes[(1, a.shape[0], a.shape[1], b.shape[1])] += 1
-                elif packet is torch.ops.aten.bmm:
-                    a, b = args[0], args[1]
-                    recorder.shapes[(a.shape[0], a.shape[1], a.shape[2], b.shape[2])] += 1
-                return func(*args, **(kwargs or {}))
-
-        self._mode = Mode()
-        self._mode.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._mode.__exit__(*exc)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        packet = getattr(func, "_overloadpacket", None)
+        if packet in (torch.ops.aten.mm, torch.ops.aten.addmm):
+            a, b = args[-2:] if packet is torch.ops.aten.addmm else args[:2]
+            self.shapes[(1, a.shape[0], a.shape[1], b.shape[1])] += 1
+        elif packet is torch.ops.aten.bmm:
+            a, b = args[0], args[1]
+            self.shapes[(a.shape[0], a.shape[1], a.shape[2], b.shape[2])] += 1
+        return func(*args, **(kwargs or {}))
 
 
 def record_gemm_shapes(fn: Callable[[], Any]) -> tuple[dict[tuple[int, int, int, int], int], Any]:
     """``({(B, M, K, N): count}, fn())``: every matrix product ``fn`` runs (forward and backward), by shape."""
-    with _GemmRecorder() as rec:
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable of no arguments, got {type(fn).__name__}")
+    with _GemmShapes() as rec:
         result = fn()
     return dict(rec.shapes), result
 
@@ -172,6 +159,12 @@ def executed_gemm_seconds(shapes: dict[tuple[int, int, int, int], int], min_seco
     """``(seconds, flops)`` of the recorded products at this machine's measured speed: each distinct shape is timed
     alone (``torch.mm``, or ``torch.bmm`` for ``B > 1``; one warm-up product, then repeated for its share of
     ``min_seconds``, at least once) and ``seconds = sum count * time per product``; ``flops = sum count * 2BMKN``."""
+    _positive(min_seconds, "min_seconds")
+    for shape, count in shapes.items():
+        if (len(shape) != 4 or any(not isinstance(d, int) or d < 1 for d in shape)
+                or not isinstance(count, int) or count < 1):
+            raise ValueError(f"shapes must map (B, M, K, N) tuples of positive ints to positive int counts, got "
+                             f"{shape!r}: {count!r}")
     gen = torch.Generator().manual_seed(seed)
     seconds = flops = 0.0
     share = min_seconds / max(len(shapes), 1)

@@ -97,6 +97,12 @@ def test_calibrate_without_a_grid_is_an_error():
         hp.calibrate(img)
 
 
+@pytest.mark.parametrize("bad", [np.zeros((10, 10)), np.zeros((10, 10, 4)), np.zeros((2, 10, 3))])
+def test_calibrate_rejects_what_is_not_an_rgb_image(bad):
+    with pytest.raises(ValueError, match="rgb"):
+        hp.calibrate(bad)
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--harl", "/nonexistent-harl"], "--harl"),
     (["--harl", ".", "--steps", "a,b"], "--steps"),

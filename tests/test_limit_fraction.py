@@ -131,6 +131,17 @@ def test_executed_gemm_seconds_weights_each_shape_by_its_count():
     assert lf.executed_gemm_seconds({}, min_seconds=0.01) == (0.0, 0.0)
 
 
+@pytest.mark.parametrize("shapes, needle", [({(1, 0, 2, 2): 1}, "shapes"), ({(1, 2, 2): 1}, "shapes"),
+                                            ({(1, 2, 2, 2): 0}, "shapes"), ({(1, 2.0, 2, 2): 1}, "shapes")])
+def test_executed_gemm_seconds_rejects_malformed_shapes(shapes, needle):
+    with pytest.raises(ValueError, match=needle):
+        lf.executed_gemm_seconds(shapes, min_seconds=0.01)
+    with pytest.raises(ValueError, match="min_seconds"):
+        lf.executed_gemm_seconds({(1, 2, 2, 2): 1}, min_seconds=0)
+    with pytest.raises(TypeError, match="fn"):
+        lf.record_gemm_shapes(42)
+
+
 def test_gemm_throughput_is_positive_and_finite():
     g = lf.gemm_flops_per_second([(64, 32, 16)], min_seconds=0.01)
     assert math.isfinite(g) and g > 0
