@@ -674,9 +674,13 @@ class Trainer:
             extra = callback(self.iteration, self.agent, row)
             if extra:
                 row.update(extra)
-        if self.config.eval_interval and self.iteration % self.config.eval_interval == 0:
+        if self._evaluates(self.iteration):
             row.update(self.evaluate())
         return row
+
+    def _evaluates(self, iteration: int) -> bool:
+        """Whether update ``iteration`` is followed by an evaluation (every ``eval_interval`` updates)."""
+        return bool(self.config.eval_interval) and iteration % self.config.eval_interval == 0
 
     def make_progress(self) -> _progress.ProgressDisplay | None:
         """The display of ``config.progress`` over the env steps this run reaches (``n_updates`` updates)."""
@@ -696,7 +700,9 @@ class Trainer:
             while self.iteration < self.n_updates:
                 row = self.train_iteration()
                 self.history.append(row)
-                if self.iteration % self.config.log_interval == 0 or self.iteration == self.n_updates:
+                # a row with an evaluation is always logged, whatever log_interval says (none is lost)
+                if (self.iteration % self.config.log_interval == 0 or self.iteration == self.n_updates
+                        or self._evaluates(self.iteration)):
                     for logger in self.loggers:
                         logger.log(row, int(row["env_steps"]))
                 if self.iteration % self.config.checkpoint_interval == 0 or self.iteration == self.n_updates:

@@ -271,6 +271,17 @@ def test_every_logger_gets_each_logged_row_with_env_steps(tmp_path: Path) -> Non
     assert spy.closed == 1
 
 
+def test_rows_with_an_evaluation_are_logged_whatever_the_log_interval(tmp_path: Path) -> None:
+    """log_interval 5, eval_interval 3, 7 updates: rows 3 and 6 carry evaluations and are written with 5 and the
+    last (7); before the fix an evaluation off the log interval was computed and dropped."""
+    eval_env = lambda k: make("matrix/xor", n_agents=2, num_envs=k, seed=1)  # noqa: E731
+    trainer = _trainer(tmp_path, total=56, log_interval=5, eval_interval=3, eval_episodes=4, eval_env_fn=eval_env)
+    trainer.train()
+    file_rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in file_rows] == [3, 5, 6, 7]
+    assert [("eval_return_greedy" in r) for r in file_rows] == [True, False, True, False]
+
+
 def test_scalars_keep_finite_numbers_but_the_axes() -> None:
     row = {"iteration": 3, "env_steps": 24, "episode_return": 0.5, "loss": float("nan"), "flag": True, "name": "x",
            "sps": 7}
