@@ -155,13 +155,17 @@ class RawSMAX:
             # the package's outputs are returned (and waited for), else XLA would skip computing the observations
             return state, (jnp.stack([obs[a] for a in agents]), obs["world_state"], reward[agents[0]], dones["__all__"])
 
+        self._batch(jax, penv, one, num_envs)
+
+    def _batch(self, jax: Any, penv: Any, one: Any, num_envs: int) -> None:
+        """``one(key, state) -> (state, outputs)`` jitted over ``num_envs`` copies reset from ``PRNGKey(0)``."""
         dev = jax.devices("cpu")[0]
         self.jax = jax
         self.step = jax.jit(jax.vmap(one))
         self.split = jax.jit(lambda k: jax.random.split(k, num_envs + 1))
         keys = jax.device_put(jax.random.split(jax.random.PRNGKey(0), num_envs + 1), dev)
-        _, self.state = jax.jit(jax.vmap(penv.reset))(keys[1:])
-        self.state = jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), self.state)
+        _, state = jax.jit(jax.vmap(penv.reset))(keys[1:])
+        self.state = jax.tree.map(lambda x: jax.numpy.asarray(x, dtype=x.dtype), state)
         self.root = keys[0]
         self.run(2)  # compile
 
@@ -176,6 +180,40 @@ class RawSMAX:
 
     def close(self) -> None:
         pass
+
+
+class RawJaxMPE:
+    """jaxmarl's MPE scenario (``MPE_simple_spread_v3``), ``B`` copies in one jitted, vmapped package ``step`` (its
+    own auto-reset) with uniform random actions of the run's action type; ``workers`` is ignored (one process)."""
+
+    def __init__(self, scenario: str, num_envs: int, workers: int, continuous: bool = False, max_cycles: int = 25,
+                 N: int = 3, local_ratio: float = 0.5) -> None:
+        import jax
+        import jax.numpy as jnp
+        import jaxmarl
+        from jaxmarl.environments.mpe.default_params import CONTINUOUS_ACT, DISCRETE_ACT
+
+        from seqmarl.envs.jaxmarl_mpe import SCENARIOS
+
+        penv = jaxmarl.make(SCENARIOS[scenario][0], num_agents=N, num_landmarks=N, local_ratio=local_ratio,
+                            action_type=CONTINUOUS_ACT if continuous else DISCRETE_ACT, max_steps=max_cycles - 1)
+        agents = penv.agents
+        self.penv, self.b = penv, num_envs
+
+        def one(key, state):
+            k_act, k_step = jax.random.split(key)
+            keys = jax.random.split(k_act, len(agents))
+            acts = {a: (jax.random.uniform(keys[i], (5,)) if continuous else jax.random.randint(keys[i], (), 0, 5))
+                    for i, a in enumerate(agents)}
+            obs, state, reward, dones, _ = penv.step(k_step, state, acts)
+            # the outputs are returned (and waited for), else XLA would skip computing the observations
+            return state, (jnp.stack([obs[a] for a in agents]), jnp.stack([reward[a] for a in agents]), dones["__all__"])
+
+        self._batch(jax, penv, one, num_envs)
+
+    _batch = RawSMAX._batch
+    run = RawSMAX.run
+    close = RawSMAX.close
 
 
 class RawMPE:

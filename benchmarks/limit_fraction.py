@@ -227,7 +227,7 @@ class Case:
     algo: str
     env: str
     overrides: tuple[str, ...]
-    raw: str  # "mamujoco" | "smax" | "mpe" | "vmas"
+    raw: str  # "mamujoco" | "smax" | "mpe" | "jaxmarl_mpe" | "vmas"
 
 
 CASES: dict[str, Case] = {
@@ -245,12 +245,19 @@ CASES: dict[str, Case] = {
                              "mpe"),
     "mappo:mpe_spread": Case("mappo:mpe_spread", "mappo", "mpe/simple_spread",
                              ("config=happo-mpe-simple-spread", "algo=mappo", "algo.share_param=true"), "mpe"),
+    # the same task on jaxmarl's JAX MPE (envs/jaxmarl_mpe.py: equal to mpe2's simple_spread, tested)
+    "happo:jaxmpe_spread": Case("happo:jaxmpe_spread", "happo", "jaxmarl_mpe/simple_spread",
+                                ("config=happo-mpe-simple-spread", "env=jaxmarl_mpe/simple_spread"), "jaxmarl_mpe"),
+    "mappo:jaxmpe_spread": Case("mappo:jaxmpe_spread", "mappo", "jaxmarl_mpe/simple_spread",
+                                ("config=happo-mpe-simple-spread", "env=jaxmarl_mpe/simple_spread", "algo=mappo",
+                                 "algo.share_param=true"), "jaxmarl_mpe"),
     "mappo:vmas_balance": Case("mappo:vmas_balance", "mappo", "vmas/balance", ("config=mappo-vmas-balance",), "vmas"),
     "happo:vmas_balance": Case("happo:vmas_balance", "happo", "vmas/balance",
                                ("config=mappo-vmas-balance", "algo=happo", "algo.share_param=false"), "vmas"),
 }
 DEFAULT_CASES = ("mappo:halfcheetah6x1", "happo:halfcheetah6x1", "mappo:smax3m", "happo:smax3m", "happo:mpe_spread",
-                 "mappo:mpe_spread", "mappo:vmas_balance", "happo:vmas_balance")
+                 "mappo:mpe_spread", "happo:jaxmpe_spread", "mappo:jaxmpe_spread", "mappo:vmas_balance",
+                 "happo:vmas_balance")
 
 
 def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int, single_agent: bool = False,
@@ -272,6 +279,10 @@ def raw_env_sps(case: Case, num_envs: int, workers: int, steps: int, single_agen
     elif case.raw == "mpe":  # single_agent: the unrolled cycle step (the world step alone, see RawMPE)
         raw = cb.RawMPE(name, num_envs, workers, continuous=bool(kw.get("continuous_actions", False)),
                         max_cycles=int(kw.get("max_cycles", 25)), unrolled=single_agent)
+    elif case.raw == "jaxmarl_mpe":
+        raw = cb.RawJaxMPE(name, num_envs, workers, continuous=bool(kw.get("continuous_actions", False)),
+                           max_cycles=int(kw.get("max_cycles", 25)), N=int(kw.get("N", 3)),
+                           local_ratio=float(kw.get("local_ratio", 0.5)))
     elif case.raw == "vmas":
         continuous = bool(kw.pop("continuous_actions", True))
         raw = cb.RawVMAS(name, num_envs, workers, continuous=continuous, max_steps=int(kw.pop("max_steps", 100)), **kw)
@@ -331,7 +342,7 @@ def measure_case(case: Case, iterations: int, raw_steps: int, workers: int, gemm
     g_executed = ex_flops / ex_seconds
     g = {"executed": g_executed, "shapes": g_shapes, "square": g_square}[gemm_mode]
     w_raw = workers if case.raw == "mamujoco" else 0
-    env_kwargs = cfg.env_kwargs if case.raw in ("mpe", "vmas") else None
+    env_kwargs = cfg.env_kwargs if case.raw in ("mpe", "jaxmarl_mpe", "vmas") else None
     raw_package_sps = raw_env_sps(case, b, w_raw, raw_steps, env_kwargs=env_kwargs)
     # state+id reads only the state, so its floor is the single-agent MuJoCo step (the adapter skips the agents'
     # observations that mamujoco_v1's own step builds); the package-step floor is recorded beside it

@@ -2,7 +2,7 @@
 
     python benchmarks/vs_harl.py --harl /tmp/harl-src \\
         --harl-python-mpe /tmp/harl-mpe/bin/python --harl-python-mujoco /tmp/harl-mujoco/bin/python \\
-        [--steps 40000] [--seeds 1] [--algos happo,mappo,hatrpo] [--envs halfcheetah6x1,simple_spread] \\
+        [--steps 40000] [--seeds 1] [--algos happo,mappo,hatrpo] [--envs halfcheetah6x1,simple_spread[,simple_spread_jax]] \\
         [--harl-threads 1[,4]] [--seqmarl-threads 1] [--eval end|default] [--seqmarl-arg KEY=VALUE ...] \\
         [--work DIR] [--out PATH]
 
@@ -63,6 +63,10 @@ What differs anyway
 * MPE: HARL uses PettingZoo 1.22 ``simple_spread_v2`` (in 20 subprocesses); seqmarl ``mpe2`` ``simple_spread_v3``
   in-process. Both give each agent ``(1 - 0.5) * global + 0.5 * local`` and sum it over the agents as the team
   reward; HARL then gives every agent that sum and logs its mean over agents (the same number).
+* ``simple_spread_jax`` (not in the default ``--envs``): HARL's MPE run as above; seqmarl on jaxmarl's JAX
+  implementation of the same task (``jaxmarl_mpe/simple_spread``: all copies in one jitted step; its dynamics,
+  observations and rewards equal mpe2's from the same positions and actions, ``tests/envs/test_jaxmarl_mpe.py``).
+  This compares the two toolkits each on its fastest simulator of the task, not the same simulator.
 * Truncation: HARL zeroes the GAE at the time limit; seqmarl bootstraps from the final observation
   (``docs/harl_differences.md`` row 6), and the other rows of that table.
 Writes JSON (default ``benchmarks/results/vs_harl.json``) and prints a markdown table.
@@ -111,6 +115,10 @@ ENVS: dict[str, EnvCase] = {
     "simple_spread": EnvCase("simple_spread", "pettingzoo_mpe", ("--scenario", "simple_spread_v2",
                                                                   "--continuous_actions", "True"),
                              "harl_python_mpe", "mpe/simple_spread", ("env.continuous_actions=true",), 3.0),
+    # HARL's run unchanged; seqmarl on jaxmarl's JAX MPE, the same task as mpe2's (tests/envs/test_jaxmarl_mpe.py)
+    "simple_spread_jax": EnvCase("simple_spread_jax", "pettingzoo_mpe", ("--scenario", "simple_spread_v2",
+                                                                          "--continuous_actions", "True"),
+                                 "harl_python_mpe", "jaxmarl_mpe/simple_spread", ("env.continuous_actions=true",), 3.0),
 }
 ALGOS = ("happo", "mappo", "hatrpo")
 

@@ -193,14 +193,14 @@ _register_part_a()
 
 # --------------------------------------------------------------------------------------------------
 # real benchmarks from their own packages (issue 8, part B): mamujoco/<Scenario>-<conf> (gymnasium-robotics),
-# smax/<map> (jaxmarl), smac/<map> and smacv2/<scenario> (git-only packages + StarCraft II), gfootball/<scenario>.
+# smax/<map> and jaxmarl_mpe/<scenario> (jaxmarl), smac/<map> and smacv2/<scenario> (git-only packages + StarCraft II), gfootball/<scenario>.
 # Registered whether or not the packages are installed (the modules import them only when an env is built);
 # building one without its package raises seqmarl.envs.MissingExtraError with the install command.
 # --------------------------------------------------------------------------------------------------
 def _register_part_b() -> None:
-    from . import gfootball as _gfootball, mamujoco as _mamujoco, smac as _smac, smax as _smax
+    from . import gfootball as _gfootball, jaxmarl_mpe as _jaxmarl_mpe, mamujoco as _mamujoco, smac as _smac, smax as _smax
 
-    for _module in (_mamujoco, _smax, _smac, _gfootball):
+    for _module in (_mamujoco, _smax, _jaxmarl_mpe, _smac, _gfootball):
         for _entry, _entry_factory in _module.registry_entries().items():
             register(_entry, _entry_factory)
 

@@ -60,15 +60,13 @@ Conventions (source: jaxmarl 0.2.0, ``jaxmarl/environments/smax/smax_env.py`` an
 from __future__ import annotations
 
 import functools
-import os
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._extras import import_extra
-from .base import AgentSpace, EnvSpec, MultiAgentEnv, Step, _check_int
+from .base import AgentSpace, EnvSpec, Step, _check_int
+from .jaxbatch import _LINE, JaxBatchedEnv, _pad_to_line, _to_torch, enable_compilation_cache, require_jaxmarl
 
 __all__ = ["SMAXEnv", "SMAX_MAPS", "INSTALL_HINT", "require_jaxmarl"]
 
@@ -78,66 +76,6 @@ INSTALL_HINT = 'pip install "seqmarl[smax]"  (or: pip install "jaxmarl==0.2.0" "
 SMAX_MAPS: tuple[str, ...] = ("3m", "2s3z", "25m", "3s5z", "8m", "5m_vs_6m", "10m_vs_11m", "27m_vs_30m",
                               "3s5z_vs_3s6z", "3s_vs_5z", "6h_vs_8z", "smacv2_5_units", "smacv2_10_units",
                               "smacv2_20_units")
-
-
-def require_jaxmarl(env: str | None = None) -> tuple[Any, Any, Any]:
-    """Import ``(jax, jax.numpy, jaxmarl)`` or raise :class:`~seqmarl.envs.MissingExtraError` (an ``ImportError``)
-    naming the ``smax`` extra. (jaxmarl prints "Importing submoduled environments..." when first imported.)"""
-    jax = import_extra("jax", "smax", env)
-    jnp = import_extra("jax.numpy", "smax", env)
-    jaxmarl = import_extra("jaxmarl", "smax", env)
-    return jax, jnp, jaxmarl
-
-
-def enable_compilation_cache(jax: Any) -> str | None:
-    """Turn on jax's persistent compilation cache (compiling a SMAX step takes 10-30 s on a small CPU; the cache
-    makes later processes load it instead) in ``$SEQMARL_JAX_CACHE_DIR`` or ``~/.cache/seqmarl/jax`` — unless the
-    user configured a cache directory already or set ``SEQMARL_JAX_CACHE=0``. Returns the directory in use."""
-    current = getattr(jax.config, "jax_compilation_cache_dir", None)
-    if current or os.environ.get("SEQMARL_JAX_CACHE", "1") == "0":
-        return current or None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.environ.get("SEQMARL_JAX_CACHE_DIR") or os.path.join(base, "seqmarl", "jax")
-    try:
-        jax.config.update("jax_compilation_cache_dir", path)
-    except Exception:  # noqa: BLE001 - an older jax without the option: just compile
-        return None
-    return path
-
-
-_READ_ONLY_WARNING = "The given NumPy array is not writable"
-_WARNED = False
-
-
-def _to_torch(x: Any, device: torch.device) -> torch.Tensor:
-    """A torch view of the jax CPU array ``x`` (no copy: ``np.asarray`` of a CPU ``jax.Array`` is a read-only view
-    of its buffer, and ``torch.from_numpy`` shares it; about 10 us against DLPack's 50 us per array). The buffer
-    is immutable on the jax side: the protocol never writes into step tensors in place. On a CUDA torch device
-    the view is then copied there."""
-    global _WARNED
-    if _WARNED:
-        t = torch.from_numpy(np.asarray(x))
-    else:  # torch warns once per process that the array is read-only: that one warning is swallowed here
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_READ_ONLY_WARNING, category=UserWarning)
-            t = torch.from_numpy(np.asarray(x))
-        _WARNED = True
-    return t if device.type == "cpu" else t.to(device)
-
-
-_LINE = 16  # float32 entries in 64 bytes
-
-
-def _pad_to_line(x: Any) -> Any:
-    """``x`` ``[B, w]`` zero-padded on the right to a multiple of 16 columns (64 bytes of float32). Every field of
-    the step's float array then starts at the same offset modulo 64 bytes in its row, so the final state and the
-    next state of a row are laid out alike: CPU matrix kernels (MKL/oneDNN) may round differently for differently
-    aligned inputs, and the trainer reuses the critic's value of the final state as that of the next state where
-    they are equal (``Trainer._collect_feedforward``), which must match the plain loop bit for bit."""
-    import jax.numpy as jnp
-
-    extra = (-x.shape[1]) % _LINE
-    return jnp.pad(x, ((0, 0), (0, extra))) if extra else x
 
 
 class _Compiled:
@@ -278,7 +216,7 @@ def check_pad_units(pad_units: Any, map_name: str, n_allies: int, n_enemies: int
     return int(pad_units[0]), int(pad_units[1])
 
 
-class SMAXEnv(MultiAgentEnv):
+class SMAXEnv(JaxBatchedEnv):
     """``B`` SMAX battles against jaxmarl's heuristic enemy (module docstring).
 
     Args:
@@ -316,14 +254,12 @@ class SMAXEnv(MultiAgentEnv):
         self.map_name = map_name
         #: ``(max_allies, max_enemies)`` of the padded layout, or None
         self.pad_units = pad_units
-        self._jax, self._jnp = jax, jnp
         b = _check_int(num_envs, "num_envs", 1)
         key = (map_name, b, limit, observation_type, attack_mode, bool(enemy_shoots))
         if package_kwargs:  # possibly unhashable values: no sharing of compiled functions
             compiled = _Compiled(*key, package_kwargs=package_kwargs, pad_units=pad_units)
         else:
             compiled = _compiled(*key, pad_units)
-        self._fns = compiled
         self.package_env = compiled.penv
         penv = self.package_env
         self.agent_names: tuple[str, ...] = tuple(penv.agents)
@@ -332,74 +268,21 @@ class SMAXEnv(MultiAgentEnv):
         n_actions = compiled.n_actions
         spec = EnvSpec(n_agents=n, obs_dim=compiled.obs_size, state_dim=compiled.state_size,
                        agent_spaces=(AgentSpace.discrete(n_actions),) * n, episode_limit=limit)
-        super().__init__(spec, num_envs, device, seed, check_actions)
-        self._root: Any = None
-        self._jstate: Any = None
-        self._cur: dict[str, torch.Tensor] | None = None
-        self._next: dict[str, torch.Tensor] | None = None
-        self._done: torch.Tensor | None = None
-        self._in_step = False
-        self._pending: list = []  # the dispatched step's two output arrays (_advance_start -> _advance_finish)
+        super().__init__(spec, num_envs, device, seed, check_actions, compiled, jax, jnp)
         self._won: torch.Tensor | None = None
         self._final_active: torch.Tensor | None = None
-        #: the integer of the last full reset's ``PRNGKey`` (module docstring, "Keys")
-        self.root_seed: int | None = None
 
-    def _torch(self, out: dict) -> dict[str, torch.Tensor]:
-        return {k: _to_torch(v, self.device) for k, v in out.items()}
-
-    def _unpack(self, floats: Any, bools: Any) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Views of the step's two arrays (layout of ``_Compiled.batched_step``)."""
+    def _unpack(self, floats: Any, bools: Any) -> tuple[dict, dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Views of the step's two arrays (layout of ``_Compiled.batched_step``); keeps the won flags and the
+        final alive masks for :meth:`_step_finish`."""
         b, n, o, a = self._fns.shapes
         f = _to_torch(floats, self.device)
         fo, fs, no, ns, rew = (f[:, a: a + w] for a, w in self._fns.float_fields)
         fa, fact, na, nact, done, term, won = torch.split(_to_torch(bools, self.device), self._fns.bool_split, dim=1)
         final = {"obs": fo.view(b, n, o), "state": fs, "avail": fa.view(b, n, a), "active": fact}
         nxt = {"obs": no.view(b, n, o), "state": ns, "avail": na.view(b, n, a), "active": nact}
-        return final, nxt, rew[:, 0], done[:, 0], term[:, 0], won[:, 0], rew
-
-    # --- protocol hooks -----------------------------------------------------------------------------
-    def _reset_where(self, mask: torch.Tensor) -> None:
-        if self._in_step:  # the jitted step already restarted the battles that ended
-            self._in_step = False
-            assert self._done is not None and self._next is not None
-            if not torch.equal(mask.to(self._done.device), self._done):
-                raise RuntimeError("internal error: battles ended by jaxmarl differ from the episodes ended by the "
-                                   "protocol (the package's max_steps must be episode_limit - 1)")
-            self._cur = self._next
-            return
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._generator, device=self.device).item())
-        self.root_seed = seed
-        # a committed key: outputs are then committed like the step's own, and step() compiles only once
-        root = self._jax.device_put(self._jax.random.PRNGKey(seed), self._fns.device)
-        self._root, self._jstate, out = self._fns.reset(root)
-        self._cur = self._torch(out)
-
-    def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self._advance_start(actions)
-        return self._advance_finish()
-
-    def _advance_start(self, actions: torch.Tensor) -> None:
-        """Dispatch the jitted step (JAX runs it asynchronously; :meth:`_advance_finish` waits for it)."""
-        # a host int32 array straight into the jitted call (its C++ fast path converts it; ~20x cheaper than
-        # DLPack + device_put per step); always this kind of argument, so the step still compiles once
-        act = actions.detach().to("cpu", torch.int32).numpy()
-        self._root, self._jstate, *self._pending = self._fns.step(self._root, self._jstate, act)
-
-    def _advance_finish(self) -> tuple[torch.Tensor, torch.Tensor]:
-        (floats, bools), self._pending = self._pending, []
-        final, nxt, reward, done, terminated, won, _ = self._unpack(floats, bools)
-        self._cur = final
-        self._final_active = final["active"]
-        self._next = nxt
-        self._won, self._done = won, done
-        self._in_step = True
-        return reward, terminated
-
-    def _observe(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self._cur is None:
-            raise RuntimeError("call reset() before step()")
-        return self._cur["obs"], self._cur["state"], self._cur["avail"]
+        self._final_active, self._won = fact, won[:, 0]
+        return final, nxt, rew[:, 0], done[:, 0], term[:, 0]
 
     def _current_avail(self) -> torch.Tensor:
         assert self._cur is not None
@@ -421,39 +304,6 @@ class SMAXEnv(MultiAgentEnv):
         if self._cur is None:
             raise RuntimeError("call reset() first")
         return self._cur["active"]
-
-    # --- checkpoints ----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: generator, counters, the jax key and battle states."""
-        jax = self._jax
-        leaves, _ = jax.tree.flatten(self._jstate) if self._jstate is not None else ([], None)
-        return {"generator": self._generator.get_state(), "elapsed": self._elapsed.clone(),
-                "episode_return": self._episode_return.clone(), "needs_reset": self._needs_reset,
-                "root": None if self._root is None else torch.from_numpy(np.asarray(self._root).astype(np.int64)),
-                "leaves": [torch.from_numpy(np.asarray(x).astype(np.int64 if np.issubdtype(np.asarray(x).dtype, np.unsignedinteger)
-                                                                  else np.asarray(x).dtype).copy()) for x in leaves]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        jax, jnp = self._jax, self._jnp
-        self._generator.set_state(state["generator"])
-        self._elapsed = state["elapsed"].to(self.device)
-        self._episode_return = state["episode_return"].to(self.device)
-        self._needs_reset = bool(state["needs_reset"])
-        if state["root"] is None:
-            return
-        # rebuild the pytree structure from a reset, then put the saved leaves in
-        dev = self._fns.device
-        _, template, _ = self._fns.reset(jax.device_put(jax.random.PRNGKey(0), dev))
-        treedef = jax.tree.structure(template)
-        self._jstate = jax.device_put(jax.tree.unflatten(treedef, [jnp.asarray(t.numpy(), dtype=ref.dtype) for t, ref
-                                                                   in zip(state["leaves"], jax.tree.leaves(template))]), dev)
-        self._root = jax.device_put(jnp.asarray(state["root"].numpy().astype(np.uint32)), dev)
-        # recompute the current observation of the restored states
-        self._cur = self._torch(self._observe_states(self._jstate))
-        self._in_step = False
-
-    def _observe_states(self, jstate: Any) -> dict:
-        return self._fns.pack(jstate)
 
     def __repr__(self) -> str:
         return (f"SMAXEnv({self.map_name!r}, num_envs={self.num_envs}, n_agents={self._spec.n_agents}, "

@@ -111,6 +111,19 @@ def test_raw_mpe_continuous_steps_the_package_with_box_actions():
     assert raw.envs[0].unwrapped.max_cycles == 7
 
 
+@pytest.mark.parametrize("continuous", [False, True])
+def test_raw_jax_mpe_builds_the_runs_task(continuous):
+    """jaxmarl's MPE with the run's action type, agent count and episode length (max_steps = max_cycles - 1: the
+    package counts one step more, envs/jaxmarl_mpe.py)."""
+    pytest.importorskip("jaxmarl", reason="jaxmarl is not installed (extra 'smax')")
+    bench = _load()
+    raw = bench.RawJaxMPE("simple_spread", 3, 0, continuous=continuous, max_cycles=5, N=4, local_ratio=0.25)
+    penv = raw.penv
+    assert penv.num_agents == 4 and penv.max_steps == 4 and penv.local_ratio == 0.25
+    assert type(penv.action_spaces[penv.agents[0]]).__name__ == ("Box" if continuous else "Discrete")
+    assert raw.run(12) > 0
+
+
 def test_raw_vmas_passes_the_scenario_arguments_and_box_actions():
     pytest.importorskip("vmas", reason="vmas is not installed (extra 'vmas')")
     bench = _load()

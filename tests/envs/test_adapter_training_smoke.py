@@ -87,6 +87,14 @@ def test_mpe(continuous: bool) -> None:
 
 
 @pytest.mark.parametrize("continuous", [False, True])
+def test_jaxmarl_mpe(continuous: bool) -> None:
+    """jaxmarl's MPE: 8 steps x 2 updates = 16 > max_cycles 5, so episodes end inside the jitted step."""
+    rows = _two_updates(_build("jaxmarl_mpe/simple_spread", num_envs=2, seed=0, continuous_actions=continuous,
+                               max_cycles=5), "happo")
+    assert math.isfinite(rows[-1]["episode_return"])
+
+
+@pytest.mark.parametrize("continuous", [False, True])
 def test_vmas(continuous: bool) -> None:
     """Continuous VMAS with a Gaussian policy: its unbounded samples are clipped into the box (clip_actions)."""
     _two_updates(_build("vmas/balance", num_envs=4, seed=0, continuous_actions=continuous), "happo")
