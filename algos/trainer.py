@@ -37,6 +37,20 @@ from .onpolicy import OnPolicyAgent
 Callback = Callable[[int, OnPolicyAgent, dict[str, float]], dict[str, float] | None]
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous count after it (``None``: as is)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class TrainerConfig:
     """Loop settings.
@@ -54,6 +68,11 @@ class TrainerConfig:
     tensorboard: write TensorBoard events to ``tb/``.
     loggers: further loggers, names from ``tensorboard``, ``wandb``, ``mlflow`` (a tuple or a comma-separated
         string; ``tensorboard`` here is the same as ``tensorboard=True``); CSV/JSONL are always written.
+    update_threads: torch intra-op threads while the agent updates (``None``, the default: whatever the process
+        has). The update's matrix products use a second core well, collection's small per-step forwards do not:
+        ``update_threads=2`` with one thread elsewhere (``OMP_NUM_THREADS=1``) speeds a CPU run on 2 cores
+        (``docs/vs_harl.md``). Floating-point sums then run in another order, so numbers differ in the last bits
+        from a run with another thread count.
     """
 
     total_steps: int = 100_000
@@ -66,6 +85,7 @@ class TrainerConfig:
     tensorboard: bool = True
     log_every_s: float = _progress.DEFAULT_LOG_EVERY_S
     loggers: Sequence[str] | str = ()
+    update_threads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "rollout_length", "eval_interval", "eval_episodes", "checkpoint_interval",
@@ -77,6 +97,10 @@ class TrainerConfig:
             if value < minimum:
                 kind = "a non-negative integer (0 disables)" if minimum == 0 else "a positive integer"
                 raise ValueError(f"{name} must be {kind}, got {value}")
+        if self.update_threads is not None and (isinstance(self.update_threads, bool)
+                                                or not isinstance(self.update_threads, numbers.Integral)
+                                                or self.update_threads < 1):
+            raise ValueError(f"update_threads must be a positive integer or None, got {self.update_threads!r}")
         if not isinstance(self.tensorboard, bool):
             raise TypeError(f"tensorboard must be a bool, got {self.tensorboard!r}")
         if not isinstance(self.progress, (bool, str)):
@@ -651,7 +675,8 @@ class Trainer:
         lrs = self._apply_lr_schedule()  # HARL: before the rollout (on_policy_base_runner.py run)
         rollout = self.collect()
         collect_s = time.perf_counter() - start
-        metrics = self.agent.update(rollout)
+        with torch_threads(self.config.update_threads):
+            metrics = self.agent.update(rollout)
         self.check_finite(metrics)
         metrics.update(lrs)
         self.iteration += 1

@@ -44,6 +44,7 @@ class RunConfig:
     resume: a run folder (or checkpoint file) to continue from.
     progress: show a progress bar.
     preset: ``None`` (the algorithm's own defaults) or ``harl`` (HARL's defaults; module docstring).
+    update_threads: torch threads during the update (``None``: the process's count; see ``TrainerConfig``).
     """
 
     algo: str = "happo"
@@ -62,6 +63,7 @@ class RunConfig:
     progress: bool = True
     tensorboard: bool = True
     preset: str | None = None
+    update_threads: int | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -71,9 +73,9 @@ class RunConfig:
     def validate(self) -> None:
         """Check the top-level values; raise :class:`ConfigError` naming the key and what was expected."""
         for name in ("seed", "num_envs", "total_steps", "eval_interval", "eval_episodes", "checkpoint_interval",
-                     "log_interval", "rollout_length"):
+                     "log_interval", "rollout_length", "update_threads"):
             value = getattr(self, name)
-            if name == "rollout_length" and value is None:
+            if name in ("rollout_length", "update_threads") and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
@@ -81,6 +83,7 @@ class RunConfig:
             if value < minimum:
                 extra = " (none/null: the env's episode limit capped at 200)" if name == "rollout_length" else ""
                 extra = " (0 disables evaluation)" if name == "eval_interval" else extra
+                extra = " (none/null: the process's thread count)" if name == "update_threads" else extra
                 raise ConfigError(f"{name} must be an integer >= {minimum}{extra}, got {value}")
         if self.num_envs > MAX_NUM_ENVS:
             raise ConfigError(f"num_envs={self.num_envs} is over the limit of {MAX_NUM_ENVS:,} parallel environments "
@@ -103,7 +106,7 @@ class RunConfig:
 
 MAX_NUM_ENVS = 1 << 24  # 16.7 M parallel environments; more is a typo, not a plan
 SAFE_ON_RESUME = ("total_steps", "progress", "tensorboard", "eval_interval", "eval_episodes", "checkpoint_interval",
-                  "log_interval", "device", "resume", "run_dir")
+                  "log_interval", "device", "resume", "run_dir", "update_threads")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

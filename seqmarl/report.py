@@ -177,7 +177,7 @@ def load_runs(sweep_dir: str | Path | Sequence[str | Path], metric: str = "auto"
 
 #: run-config keys that do not change what is learned (bookkeeping, output, the seed itself)
 BOOKKEEPING_KEYS = frozenset({"seed", "run_dir", "resume", "progress", "tensorboard", "checkpoint_interval",
-                              "log_interval", "device"})
+                              "log_interval", "device", "update_threads"})
 
 
 def _settings(cfg: dict[str, Any]) -> dict[str, str]:

@@ -113,7 +113,7 @@ def build(cfg: RunConfig, callbacks: list[Callable] | None = None, output: Outpu
             total_steps=cfg.total_steps, rollout_length=rollout, eval_interval=cfg.eval_interval,
             eval_episodes=cfg.eval_episodes, checkpoint_interval=cfg.checkpoint_interval,
             log_interval=cfg.log_interval, progress=output.progress or cfg.progress, tensorboard=cfg.tensorboard,
-            loggers=output.loggers,
+            loggers=output.loggers, update_threads=cfg.update_threads,
             **({} if output.log_every_s is None else {"log_every_s": output.log_every_s}),
         )
     except (TypeError, ValueError) as exc:

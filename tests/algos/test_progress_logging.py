@@ -282,6 +282,34 @@ def test_rows_with_an_evaluation_are_logged_whatever_the_log_interval(tmp_path: 
     assert [("eval_return_greedy" in r) for r in file_rows] == [True, False, True, False]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_update_runs_on_update_threads_and_the_count_is_restored(tmp_path: Path, threads: int) -> None:
+    import torch
+
+    trainer = _trainer(tmp_path, total=16, update_threads=threads)
+    seen, update = [], trainer.agent.update
+
+    def spy(rollout):
+        seen.append(torch.get_num_threads())
+        return update(rollout)
+
+    trainer.agent.update = spy
+    before = torch.get_num_threads()
+    other = 3 if threads != 3 else 4
+    torch.set_num_threads(other)
+    try:
+        trainer.train()
+        assert seen == [threads, threads] and torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
+def test_update_threads_must_be_a_positive_integer(bad) -> None:
+    with pytest.raises(ValueError, match="update_threads"):
+        TrainerConfig(update_threads=bad)
+
+
 def test_scalars_keep_finite_numbers_but_the_axes() -> None:
     row = {"iteration": 3, "env_steps": 24, "episode_return": 0.5, "loss": float("nan"), "flag": True, "name": "x",
            "sps": 7}

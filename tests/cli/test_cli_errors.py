@@ -18,6 +18,7 @@ CASES = [
     (["train", "env.n_agents=3"], "n must be even"),
     (["train", "device=tpu"], "device must name a torch device"),
     (["train", "rollout_length=0"], "rollout_length must be an integer >= 1"),
+    (["train", "update_threads=0"], "update_threads must be an integer >= 1"),
     (["train", "run_dir="], "run_dir must not be empty"),
     (["train", "algo.hidden=64,,64"], "algo.hidden expects a comma-separated list"),
     (["train", "algo.hidden="], "algo.hidden expects a comma-separated list"),
