@@ -39,12 +39,21 @@ seqmarl sweep --out "$OUT/smax2s3z_ep15_happo" --workers 2 config=happo-smax-3m 
     seed=0:3 total_steps=1000000 eval_episodes=32 tensorboard=false
 seqmarl sweep --out "$OUT/smacv2_5_ep15_mappo" --workers 2 config=happo-smax-3m env=smax/smacv2_5_units algo=mappo \
     algo.share_param=true algo.ppo_epoch=15 seed=0:3 total_steps=1000000 eval_episodes=32 tensorboard=false
+# 7 Dec, fourth session: MAT on 2s3z (the MAT repository's SMAC script values, mat-smax-3m) to 1e6, greedy evaluation
+# every 32 updates (102,400 steps); MAPPO on 3m with ppo_epoch 15 and linearly decaying step sizes to 2e6.
+seqmarl sweep --out "$OUT/smax2s3z_mat" --workers 2 config=mat-smax-3m env=smax/2s3z seed=0:3 total_steps=1000000 \
+    eval_interval=32 eval_episodes=32 tensorboard=false
+seqmarl sweep --out "$OUT/smax3m_ep15_lrdecay_mappo" --workers 1 config=happo-smax-3m algo=mappo algo.share_param=true \
+    algo.ppo_epoch=15 algo.linear_lr_decay=true seed=0:3 total_steps=2000000 eval_episodes=32 tensorboard=false
 
 # MPE simple_spread (HARL's tuned HAPPO config; MAPPO with the same values and a shared actor, as HARL's MAPPO) and
 # VMAS balance (BenchMARL's MAPPO values, training return; evaluation off to save CPU), 3 seeds each.
 seqmarl sweep --out "$OUT/mpe_spread_happo" --workers 1 config=happo-mpe-simple-spread seed=0:3 total_steps=500000 \
     tensorboard=false
 seqmarl sweep --out "$OUT/mpe_spread_mappo" --workers 1 config=happo-mpe-simple-spread algo=mappo algo.share_param=true \
+    seed=0:3 total_steps=500000 tensorboard=false
+# the same HAPPO runs on jaxmarl's JAX MPE (jaxmarl_mpe/simple_spread, the same task; 7 Dec, fourth session)
+seqmarl sweep --out "$OUT/jaxmpe_spread_happo" --workers 1 config=happo-mpe-simple-spread env=jaxmarl_mpe/simple_spread \
     seed=0:3 total_steps=500000 tensorboard=false
 seqmarl sweep --out "$OUT/vmas_balance" --workers 1 config=mappo-vmas-balance seed=0:3 total_steps=1200000 \
     eval_interval=0 tensorboard=false
@@ -61,6 +70,10 @@ seqmarl report "$OUT/smax2s3z_ep15_mappo" "$OUT/smax2s3z_ep15_happo" --metric ev
     --out "$OUT/report_smax2s3z"
 seqmarl report "$OUT/smacv2_5_ep15_mappo" --metric eval_win_rate_greedy --final-window 5 --out "$OUT/report_smacv2_5"
 seqmarl report "$OUT/mpe_spread_happo" "$OUT/mpe_spread_mappo" --out "$OUT/report_mpe_spread"
+seqmarl report "$OUT/mpe_spread_happo" "$OUT/jaxmpe_spread_happo" --out "$OUT/report_mpe_spread_jax"
+seqmarl report "$OUT/smax2s3z_mat" --metric eval_win_rate_greedy --final-window 3 --out "$OUT/report_smax2s3z_mat"
+seqmarl report "$OUT/smax3m_ep15_mappo" "$OUT/smax3m_ep15_lrdecay_mappo" --metric eval_win_rate_greedy \
+    --final-window 5 --out "$OUT/report_smax3m_lrdecay"
 seqmarl report "$OUT/vmas_balance" "$OUT/vmas_balance_happo" --out "$OUT/report_vmas_balance"
 # the reference curve: JaxMARL's own recurrent MAPPO on SMAX 3m (a separate virtualenv with jax/jaxmarl/flax/optax/
 # distrax/hydra-core; see the script's docstring)
