@@ -10,8 +10,6 @@ holding the mutmut configuration, then ``mutmut run`` is started there. Areas:
 * ``verify``  — the same mutants, killed by ``seqmarl verify`` alone (every registered check must pass);
 * ``algos``   — the update-rule modules of ``algos/`` (actor updates, losses, GAE, value norm, trust region),
   killed by ``tests/algos`` (not slow);
-* ``jaxenv`` — the JAX-batched adapter base (``envs/jaxbatch.py``) and jaxmarl's MPE adapter, killed by their
-  differential tests against the packages (``tests/envs/test_jaxmarl_mpe.py``, ``test_smax_differential.py``);
 * ``sequence`` — the sequence-model policies (MAT/MAT-Dec, the AR-MAPPO actor, TAD's coordinators and TAD-PPO),
   killed by the sequence-model test files of ``tests/algos`` (``SEQUENCE_TESTS``, not slow). A separate area so
   that the ``algos`` results stay comparable.
@@ -74,10 +72,6 @@ AREAS = {
         "mutate": ["seqmarl/algos/core/stacked.py"],
         "tests": ["tests/algos/core/test_core_stacked.py", "tests/algos/core/test_core_networks.py",
                   "-m", "not slow and not cuda"],
-    },
-    "jaxenv": {  # the JAX-batched adapters' plumbing and jaxmarl's MPE (differential tests against the packages)
-        "mutate": ["seqmarl/envs/jaxmarl_mpe.py", "seqmarl/envs/jaxbatch.py"],
-        "tests": ["tests/envs/test_jaxmarl_mpe.py", "tests/envs/test_smax_differential.py", "-m", "not cuda"],
     },
     "sequence": {
         "mutate": [f"seqmarl/algos/{m}" for m in SEQUENCE_MODULES],
