@@ -45,6 +45,8 @@ seqmarl sweep --out "$OUT/smax2s3z_mat" --workers 2 config=mat-smax-3m env=smax/
     eval_interval=32 eval_episodes=32 tensorboard=false
 seqmarl sweep --out "$OUT/smax3m_ep15_lrdecay_mappo" --workers 1 config=happo-smax-3m algo=mappo algo.share_param=true \
     algo.ppo_epoch=15 algo.linear_lr_decay=true seed=0:3 total_steps=2000000 eval_episodes=32 tensorboard=false
+seqmarl sweep --out "$OUT/smax3m_ep15_lrdecay_happo" --workers 3 config=happo-smax-3m algo.ppo_epoch=15 \
+    algo.linear_lr_decay=true seed=0:3 total_steps=2000000 eval_episodes=32 tensorboard=false
 
 # MPE simple_spread (HARL's tuned HAPPO config; MAPPO with the same values and a shared actor, as HARL's MAPPO) and
 # VMAS balance (BenchMARL's MAPPO values, training return; evaluation off to save CPU), 3 seeds each.
@@ -74,6 +76,8 @@ seqmarl report "$OUT/mpe_spread_happo" "$OUT/jaxmpe_spread_happo" --out "$OUT/re
 seqmarl report "$OUT/smax2s3z_mat" --metric eval_win_rate_greedy --final-window 3 --out "$OUT/report_smax2s3z_mat"
 seqmarl report "$OUT/smax3m_ep15_mappo" "$OUT/smax3m_ep15_lrdecay_mappo" --metric eval_win_rate_greedy \
     --final-window 5 --out "$OUT/report_smax3m_lrdecay"
+seqmarl report "$OUT/smax3m_ep15_lrdecay_mappo" "$OUT/smax3m_ep15_lrdecay_happo" --metric eval_win_rate_greedy \
+    --final-window 5 --out "$OUT/report_smax3m_lrdecay_both"
 seqmarl report "$OUT/vmas_balance" "$OUT/vmas_balance_happo" --out "$OUT/report_vmas_balance"
 # the reference curve: JaxMARL's own recurrent MAPPO on SMAX 3m (a separate virtualenv with jax/jaxmarl/flax/optax/
 # distrax/hydra-core; see the script's docstring)
