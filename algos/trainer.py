@@ -37,9 +37,16 @@ from .onpolicy import OnPolicyAgent
 Callback = Callable[[int, OnPolicyAgent, dict[str, float]], dict[str, float] | None]
 
 
+def _check_threads(value: object, name: str) -> None:
+    """ValueError naming ``name`` unless ``value`` is None or a positive integer (a thread count)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """Run the block with ``torch.set_num_threads(n)`` and restore the previous count after it (``None``: as is)."""
+    _check_threads(n, "n")
     if n is None:
         yield
         return
@@ -97,10 +104,7 @@ class TrainerConfig:
             if value < minimum:
                 kind = "a non-negative integer (0 disables)" if minimum == 0 else "a positive integer"
                 raise ValueError(f"{name} must be {kind}, got {value}")
-        if self.update_threads is not None and (isinstance(self.update_threads, bool)
-                                                or not isinstance(self.update_threads, numbers.Integral)
-                                                or self.update_threads < 1):
-            raise ValueError(f"update_threads must be a positive integer or None, got {self.update_threads!r}")
+        _check_threads(self.update_threads, "update_threads")
         if not isinstance(self.tensorboard, bool):
             raise TypeError(f"tensorboard must be a bool, got {self.tensorboard!r}")
         if not isinstance(self.progress, (bool, str)):

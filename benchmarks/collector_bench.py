@@ -135,27 +135,8 @@ class RawMaMuJoCo:
             self.manager.shutdown()
 
 
-class RawSMAX:
-    def __init__(self, map_name: str, num_envs: int, workers: int) -> None:
-        import jax
-        import jax.numpy as jnp
-        import jaxmarl
-        from jaxmarl.environments.smax import map_name_to_scenario
-
-        penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name))
-        agents = penv.agents
-        self.b = num_envs
-
-        def one(key, state):
-            k_act, k_step = jax.random.split(key)
-            avail = penv.get_avail_actions(state)
-            keys = jax.random.split(k_act, len(agents))
-            acts = {a: jax.random.categorical(keys[i], jnp.where(avail[a] > 0, 0.0, -1e9)) for i, a in enumerate(agents)}
-            obs, state, reward, dones, _ = penv.step(k_step, state, acts)
-            # the package's outputs are returned (and waited for), else XLA would skip computing the observations
-            return state, (jnp.stack([obs[a] for a in agents]), obs["world_state"], reward[agents[0]], dones["__all__"])
-
-        self._batch(jax, penv, one, num_envs)
+class _RawJax:
+    """A jaxmarl package's own auto-resetting step of ``B`` copies, jitted and vmapped, every step waited for."""
 
     def _batch(self, jax: Any, penv: Any, one: Any, num_envs: int) -> None:
         """``one(key, state) -> (state, outputs)`` jitted over ``num_envs`` copies reset from ``PRNGKey(0)``."""
@@ -182,7 +163,29 @@ class RawSMAX:
         pass
 
 
-class RawJaxMPE:
+class RawSMAX(_RawJax):
+    def __init__(self, map_name: str, num_envs: int, workers: int) -> None:
+        import jax
+        import jax.numpy as jnp
+        import jaxmarl
+        from jaxmarl.environments.smax import map_name_to_scenario
+
+        penv = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(map_name))
+        agents = penv.agents
+        self.b = num_envs
+
+        def one(key, state):
+            k_act, k_step = jax.random.split(key)
+            avail = penv.get_avail_actions(state)
+            keys = jax.random.split(k_act, len(agents))
+            acts = {a: jax.random.categorical(keys[i], jnp.where(avail[a] > 0, 0.0, -1e9)) for i, a in enumerate(agents)}
+            obs, state, reward, dones, _ = penv.step(k_step, state, acts)
+            # the package's outputs are returned (and waited for), else XLA would skip computing the observations
+            return state, (jnp.stack([obs[a] for a in agents]), obs["world_state"], reward[agents[0]], dones["__all__"])
+
+        self._batch(jax, penv, one, num_envs)
+
+class RawJaxMPE(_RawJax):
     """jaxmarl's MPE scenario (``MPE_simple_spread_v3``), ``B`` copies in one jitted, vmapped package ``step`` (its
     own auto-reset) with uniform random actions of the run's action type; ``workers`` is ignored (one process)."""
 
@@ -195,7 +198,7 @@ class RawJaxMPE:
 
         from seqmarl.envs.jaxmarl_mpe import SCENARIOS
 
-        penv = jaxmarl.make(SCENARIOS[scenario][0], num_agents=N, num_landmarks=N, local_ratio=local_ratio,
+        penv = jaxmarl.make(SCENARIOS[scenario], num_agents=N, num_landmarks=N, local_ratio=local_ratio,
                             action_type=CONTINUOUS_ACT if continuous else DISCRETE_ACT, max_steps=max_cycles - 1)
         agents = penv.agents
         self.penv, self.b = penv, num_envs
@@ -210,10 +213,6 @@ class RawJaxMPE:
             return state, (jnp.stack([obs[a] for a in agents]), jnp.stack([reward[a] for a in agents]), dones["__all__"])
 
         self._batch(jax, penv, one, num_envs)
-
-    _batch = RawSMAX._batch
-    run = RawSMAX.run
-    close = RawSMAX.close
 
 
 class RawMPE:

@@ -44,10 +44,8 @@ from .jaxbatch import JaxBatchedEnv, _pad_to_line, _to_torch, enable_compilation
 
 __all__ = ["JaxMarlMPEEnv", "SCENARIOS", "registry_entries"]
 
-# scenario -> (jaxmarl registry name, the adapter's scenario keywords with their defaults = mpe2's)
-SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
-    "simple_spread": ("MPE_simple_spread_v3", {"N": 3, "local_ratio": 0.5, "max_cycles": 25}),
-}
+# scenario -> jaxmarl registry name (the keywords and their defaults, mpe2's, are JaxMarlMPEEnv's)
+SCENARIOS: dict[str, str] = {"simple_spread": "MPE_simple_spread_v3"}
 
 
 class _Compiled:
@@ -59,7 +57,7 @@ class _Compiled:
         from jaxmarl.environments.mpe.default_params import CONTINUOUS_ACT, DISCRETE_ACT
 
         enable_compilation_cache(jax)
-        penv = jaxmarl.make(SCENARIOS[scenario][0], num_agents=n, num_landmarks=n, local_ratio=local_ratio,
+        penv = jaxmarl.make(SCENARIOS[scenario], num_agents=n, num_landmarks=n, local_ratio=local_ratio,
                             action_type=CONTINUOUS_ACT if continuous else DISCRETE_ACT, max_steps=limit - 1)
         self.penv = penv
         self.device = jax.devices("cpu")[0]
@@ -198,14 +196,15 @@ def registry_entries() -> dict[str, Callable[..., JaxMarlMPEEnv]]:
 
 
 def _factory(scenario: str) -> Callable[..., JaxMarlMPEEnv]:
-    def factory(num_envs: int = 1, device: str | torch.device | None = "cpu", seed: int | None = None, N: int = 3,
-                local_ratio: float = 0.5, max_cycles: int = 25, continuous_actions: bool = False,
-                reward_reduction: str = "sum") -> JaxMarlMPEEnv:
-        return JaxMarlMPEEnv(scenario, num_envs=num_envs, device=device, seed=seed, N=N, local_ratio=local_ratio,
-                             max_cycles=max_cycles, continuous_actions=continuous_actions,
-                             reward_reduction=reward_reduction)
+    """``JaxMarlMPEEnv(scenario, **kwargs)`` with the class's keywords and defaults as its signature (what
+    :func:`seqmarl.envs.describe` and :func:`seqmarl.envs.make`'s keyword check read)."""
+    def factory(**kwargs: Any) -> JaxMarlMPEEnv:
+        return JaxMarlMPEEnv(scenario, **kwargs)
 
+    params = inspect.signature(JaxMarlMPEEnv.__init__).parameters.values()
+    factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p.name not in ("self", "scenario",
+                                                                                          "check_actions")])
     factory.__name__ = f"jaxmarl_mpe_{scenario}"
     factory.__doc__ = f"``JaxMarlMPEEnv({scenario!r}, ...)`` (seqmarl.envs.jaxmarl_mpe)."
-    assert set(inspect.signature(factory).parameters) >= set(SCENARIOS[scenario][1])
     return factory

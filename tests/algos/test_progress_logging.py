@@ -306,8 +306,12 @@ def test_the_update_runs_on_update_threads_and_the_count_is_restored(tmp_path: P
 
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
 def test_update_threads_must_be_a_positive_integer(bad) -> None:
+    from seqmarl.algos.trainer import torch_threads
+
     with pytest.raises(ValueError, match="update_threads"):
         TrainerConfig(update_threads=bad)
+    with pytest.raises(ValueError, match="n must be"), torch_threads(bad):
+        pass
 
 
 def test_scalars_keep_finite_numbers_but_the_axes() -> None:
