@@ -137,6 +137,21 @@ class JaxBatchedEnv(MultiAgentEnv):
         self._root, self._jstate, out = self._fns.reset(root)
         self._cur = self._torch(out)
 
+    def reseed_steps(self, seed: int) -> None:
+        """Replace the key that drives the coming steps by ``PRNGKey(seed)``, keeping the current states: the same
+        start states (``reset(seed=s)``) then play out under other draws of the package's in-step randomness
+        (SMAX: weapon-cooldown jitter, the heuristic enemy's choices; automatic resets too). The env is then no longer
+        a function of its reset seed alone (checkpoints stay exact: they hold the key). Used to tell a policy's
+        weak start states from bad luck (``benchmarks/smax_start_states.py``)."""
+        from .base import _check_int
+
+        if self._jstate is None:
+            raise RuntimeError("call reset() before reseed_steps()")
+        if self._in_step or self._pending:
+            raise RuntimeError("reseed_steps() between step_async() and step_wait()")
+        seed = _check_int(seed, "seed", 0)
+        self._root = self._jax.device_put(self._jax.random.PRNGKey(seed), self._fns.device)
+
     def _advance(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._advance_start(actions)
         return self._advance_finish()
