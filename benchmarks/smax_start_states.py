@@ -12,7 +12,11 @@ and the overall win rate is the mean of ``p_s``. If the losses were luck alone, 
 ``p_s``; losses concentrated on starts with low ``p_s`` are start states the policy plays badly — the part a better
 policy could win back. Reported per run: the overall rate, the fraction of starts won in every replay
 (``p_s = 1``), the histogram of ``p_s``, and the share of all losses that fall on starts won at least 80% of the
-time (``luck_share``).
+time (``luck_share``). Across several runs of the same map (same ``--seed``, so the same start states): the mean
+pairwise correlation of their ``p_s`` (do they fail on the same starts?) and ``best_of_runs = mean_s max_run p_s``,
+the win rate if every start were played by the run that plays it best (an optimistic figure: the maximum of noisy
+frequencies is biased upwards) — where it is close to 1 while every run is not, the runs' weak starts differ, so
+the losses are not intrinsic to the starts.
 
     python benchmarks/smax_start_states.py RUN_DIR [RUN_DIR ...] [--starts 200] [--replays 20] [--seed 123]
         [--out benchmarks/results/smax_start_states.json]
@@ -87,6 +91,19 @@ def summarise(won: np.ndarray) -> dict[str, Any]:
     }
 
 
+def across_runs(won_per_run: Sequence[np.ndarray]) -> dict[str, float]:
+    """For ``m >= 2`` tables ``won[r, s]`` over the same starts: ``mean_pairwise_correlation`` of the runs' ``p_s``
+    (NaN for a run whose ``p_s`` is constant) and ``best_of_runs = mean_s max_run p_s``."""
+    ps = np.array([np.asarray(w, dtype=float).mean(axis=0) for w in won_per_run])
+    if ps.ndim != 2 or ps.shape[0] < 2:
+        raise ValueError(f"across_runs needs at least 2 tables over the same starts, got {len(won_per_run)}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(ps)
+    upper = c[np.triu_indices(ps.shape[0], k=1)]
+    return {"mean_pairwise_correlation": float(np.mean(upper)), "best_of_runs": float(ps.max(axis=0).mean()),
+            "mean_of_runs": float(ps.mean())}
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| run | win rate | starts always won | starts never won | p_s histogram [0,.2) [.2,.4) [.4,.6) [.6,.8) "
              "[.8,.95) [.95,1) {1} | losses on starts with p_s ≥ 0.8 |", "|---|---:|---:|---:|---|---:|"]
@@ -128,8 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"run": str(run), "env": cfg.env, "algo": cfg.algo, **summarise(won),
                      "won": won.astype(int).tolist()})
     print(table(rows))
+    out: dict[str, Any] = {"seed": args.seed, "rows": rows}
+    for env_name in sorted({r["env"] for r in rows}):
+        same = [np.array(r["won"]) for r in rows if r["env"] == env_name]
+        if len(same) >= 2:
+            out.setdefault("across_runs", {})[env_name] = stats = across_runs(same)
+            print(f"{env_name}, {len(same)} runs: mean win rate {stats['mean_of_runs']:.3f}, best run per start "
+                  f"{stats['best_of_runs']:.3f}, mean pairwise correlation of p_s {stats['mean_pairwise_correlation']:.2f}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=1))
+        Path(args.out).write_text(json.dumps(out, indent=1))
         print(f"wrote {args.out}")
     return 0
 

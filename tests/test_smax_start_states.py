@@ -68,6 +68,19 @@ def test_no_losses_and_bad_tables() -> None:
             mod.summarise(bad)
 
 
+def test_across_runs_on_hand_made_tables() -> None:
+    mod = _module()
+    a = np.array([[1, 0, 1, 1], [1, 0, 1, 1]])  # p = 1, 0, 1, 1
+    b = np.array([[0, 1, 1, 1], [1, 1, 1, 1]])  # p = .5, 1, 1, 1
+    s = mod.across_runs([a, b])
+    assert s["best_of_runs"] == pytest.approx(1.0)
+    assert s["mean_of_runs"] == pytest.approx((0.75 + 0.875) / 2)
+    assert s["mean_pairwise_correlation"] == pytest.approx(np.corrcoef([1, 0, 1, 1], [.5, 1, 1, 1])[0, 1])
+    assert mod.across_runs([a, a])["mean_pairwise_correlation"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        mod.across_runs([a])
+
+
 # --- reseed_steps on the real package -----------------------------------------------------------------------
 def _play(env, seed: int, reseed: int | None, steps: int = 40) -> list[torch.Tensor]:
     """States along a fixed action schedule: every agent attacks enemy 0 when it can, else moves east."""
