@@ -47,6 +47,13 @@ seqmarl sweep --out "$OUT/smax3m_ep15_lrdecay_mappo" --workers 1 config=happo-sm
     algo.ppo_epoch=15 algo.linear_lr_decay=true seed=0:3 total_steps=2000000 eval_episodes=32 tensorboard=false
 seqmarl sweep --out "$OUT/smax3m_ep15_lrdecay_happo" --workers 3 config=happo-smax-3m algo.ppo_epoch=15 \
     algo.linear_lr_decay=true seed=0:3 total_steps=2000000 eval_episodes=32 tensorboard=false
+# 8 Dec: MAT on 3m to 2e6 (the MAT repository's SMAC script values, evaluation every 25 updates = 80,000 steps);
+# MAPPO with the MAPPO paper's epochs for the critic too (its code runs ppo_epoch passes over actor AND critic)
+seqmarl sweep --out "$OUT/smax3m_mat" --workers 2 config=mat-smax-3m seed=0:3 total_steps=2000000 eval_episodes=32 \
+    tensorboard=false
+seqmarl sweep --out "$OUT/smax3m_ep15c15_lrdecay_mappo" --workers 1 config=happo-smax-3m algo=mappo \
+    algo.share_param=true algo.ppo_epoch=15 algo.critic_epoch=15 algo.linear_lr_decay=true seed=0:3 \
+    total_steps=2000000 eval_episodes=32 tensorboard=false
 
 # MPE simple_spread (HARL's tuned HAPPO config; MAPPO with the same values and a shared actor, as HARL's MAPPO) and
 # VMAS balance (BenchMARL's MAPPO values, training return; evaluation off to save CPU), 3 seeds each.
@@ -82,6 +89,9 @@ seqmarl report "$OUT/vmas_balance" "$OUT/vmas_balance_happo" --out "$OUT/report_
 # the reference curve: JaxMARL's own recurrent MAPPO on SMAX 3m (a separate virtualenv with jax/jaxmarl/flax/optax/
 # distrax/hydra-core; see the script's docstring)
 # python benchmarks/jaxmarl_reference.py --jaxmarl PATH_TO_JAXMARL --map 3m --steps 2e6 --seeds 0,1,2
+# where the 3m losses come from: every start state replayed 20 times under other in-battle randomness
+python benchmarks/smax_start_states.py "$OUT"/smax3m_ep15_lrdecay_mappo/runs/* "$OUT"/smax3m_ep15_lrdecay_happo/runs/* \
+    --starts 200 --replays 20 --out benchmarks/results/smax_start_states_lrdecay.json
 # zero-shot evaluation of the SMAX MAT/MAT-Dec models on other unit counts, and of the HalfCheetah models with an
 # agent's actuators broken
 python benchmarks/generalisation.py --from-runs "$OUT"/smax3m_mat5/runs/* "$OUT"/smax3m_matdec5/runs/* \
