@@ -44,6 +44,7 @@ run (a marker file in the run directory), so the retry shows the resume.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import itertools
 import json
@@ -54,7 +55,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from seqmarl.cli import command
 
@@ -311,8 +312,7 @@ def run_local(specs: list[dict[str, Any]], workers: int, retries: int,
     has had at most ``retries`` failed attempts (a pool broken by a dead process is replaced; every run that
     was in flight on it counts one failed attempt)."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ProcessPoolExecutor
 
     # forkserver: a clean single-threaded server process imports seqmarl and torch once, every worker forks from
     # it (plain fork after torch started threads is unsafe; spawn re-imports torch in every worker and pool)
@@ -322,35 +322,84 @@ def run_local(specs: list[dict[str, Any]], workers: int, retries: int,
     tries: dict[str, int] = {s["name"]: 0 for s in specs}
     queue = list(specs)
     size = max(1, min(workers, len(specs)))
-    while queue:
-        with ProcessPoolExecutor(max_workers=size, mp_context=ctx) as pool:
-            running = {pool.submit(execute_run, s): s for s in queue}
-            queue = []
-            broken = False
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    spec = running.pop(fut)
-                    name = spec["name"]
-                    tries[name] += 1
-                    try:
-                        res = fut.result()
-                    except BaseException as exc:  # noqa: BLE001 — a crashed attempt (BrokenProcessPool if it died)
-                        broken = broken or isinstance(exc, BrokenProcessPool)
-                        if tries[name] <= retries:
-                            say(f"{name}: attempt {tries[name]} failed ({type(exc).__name__}: {exc}); "
-                                "retrying from its last checkpoint")
-                            if broken:
-                                queue.append(spec)
-                            else:
-                                running[pool.submit(execute_run, spec)] = spec
-                        else:
-                            results[name] = _failed(name, exc, tries[name])
-                            say(f"{name}: failed after {tries[name]} attempt(s)")
-                        continue
-                    results[name] = res
-                    say(f"{name}: {res['status']}")
+    with _terminate_raises_interrupt():
+        while queue:
+            with ProcessPoolExecutor(max_workers=size, mp_context=ctx) as pool, _stop_workers_on_interrupt(pool):
+                queue = _run_pool(pool, queue, results, tries, retries, say)
     return [results[s["name"]] for s in specs]
+
+
+@contextlib.contextmanager
+def _terminate_raises_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill PID``) in this block raises ``KeyboardInterrupt`` like Ctrl-C, so the sweep stops its
+    worker processes instead of leaving them training on (main thread only; the old handler is restored)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _stop_workers_on_interrupt(pool: Any) -> Iterator[None]:
+    """On ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM via :func:`_terminate_raises_interrupt`) terminate the pool's
+    worker processes before leaving (a run loses at most the updates since its last checkpoint: checkpoints and
+    logs are written atomically, and running the sweep again resumes it); then re-raise."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for proc in list(getattr(pool, "_processes", {}).values()):  # the executor's worker processes
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
+def _run_pool(pool: Any, queue: list[dict[str, Any]], results: dict[str, dict[str, Any]], tries: dict[str, int],
+              retries: int, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run ``queue`` on ``pool`` (:func:`run_local`); returns the specs to run again on a fresh pool (those in flight
+    when a worker died and broke the pool)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    running = {pool.submit(execute_run, s): s for s in queue}
+    queue = []
+    broken = False
+    while running:
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:
+            spec = running.pop(fut)
+            name = spec["name"]
+            tries[name] += 1
+            try:
+                res = fut.result()
+            except BaseException as exc:  # noqa: BLE001 — a crashed attempt (BrokenProcessPool if it died)
+                broken = broken or isinstance(exc, BrokenProcessPool)
+                if tries[name] <= retries:
+                    say(f"{name}: attempt {tries[name]} failed ({type(exc).__name__}: {exc}); "
+                        "retrying from its last checkpoint")
+                    if broken:
+                        queue.append(spec)
+                    else:
+                        running[pool.submit(execute_run, spec)] = spec
+                else:
+                    results[name] = _failed(name, exc, tries[name])
+                    say(f"{name}: failed after {tries[name]} attempt(s)")
+                continue
+            results[name] = res
+            say(f"{name}: {res['status']}")
+    return queue
 
 
 def run_ray(specs: list[dict[str, Any]], retries: int, address: str | None, num_cpus: int | None,
@@ -552,6 +601,10 @@ def _main(ns: argparse.Namespace) -> int:
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the local backend has stopped its workers
+        print("interrupted: the runs were stopped (each keeps its last checkpoint); run the same command again to "
+              "resume them (finished runs are skipped)", file=sys.stderr)
+        return 130
     print(format_summary(results))
     print(f"sweep dir: {sweep_dir}  (report: seqmarl report {sweep_dir})")
     return 1 if any(r["status"] == "failed" for r in results) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import errno
 import os
@@ -22,6 +23,7 @@ from seqmarl.config import (
     parse_overrides,
     resolve,
 )
+from seqmarl.run_lock import run_dir_lock
 
 
 def _say(text: str) -> None:
@@ -250,6 +252,19 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
         cfg = resolve(cfg)
         run_dir = fresh_run_dir(cfg, say)
         cfg.run_dir = str(run_dir)
+    with contextlib.ExitStack() as held:
+        # one process per run directory (seqmarl.run_lock), from before anything in it is read or written
+        locked = run_dir.is_dir()
+        if locked:
+            held.enter_context(run_dir_lock(run_dir))
+        return _run_locked(cfg, run_dir, ckpt, callbacks, say, output,
+                           lock=None if locked else (lambda: held.enter_context(run_dir_lock(run_dir))))
+
+
+def _run_locked(cfg: RunConfig, run_dir: Path, ckpt: Path | None, callbacks: list[Callable] | None,
+                say: Callable[[str], None], output: OutputOptions | None, lock: Callable[[], Any] | None):
+    """The body of :func:`run` once its run directory is settled; ``lock`` takes the directory's lock where it did
+    not exist before (called right after it is created)."""
     env, agent, trainer = build(cfg, callbacks, output)
     trainer.already_complete = False
     if ckpt is not None:
@@ -265,6 +280,8 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"run_dir={run_dir} cannot be created: {exc.strerror or exc}") from None
+    if lock is not None:
+        lock()
     from seqmarl.algos.trainer import _atomic_write_text
 
     _atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
