@@ -49,6 +49,8 @@ BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0)
 def replay_wins(agent: Any, env: Any, seed: int, replays: int) -> np.ndarray:
     """``won[r, s]`` (0/1): start state ``s`` of ``env.reset(seed)`` played greedily by ``agent`` to its end under
     the ``r``-th key for the in-battle randomness (replay 0 keeps the reset's own key)."""
+    if isinstance(replays, bool) or not isinstance(replays, int) or replays < 1:
+        raise ValueError(f"replays must be a positive integer, got {replays!r}")
     if getattr(agent, "recurrent", False):
         raise ValueError("replay_wins takes feed-forward agents (a recurrent run's hidden state is not carried here)")
     won = np.zeros((replays, env.num_envs))

@@ -40,6 +40,8 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[Path]:
     if fcntl is None:  # pragma: no cover - Windows
         yield path
         return
+    if not path.is_dir():
+        raise ConfigError(f"run_dir={run_dir} must be an existing directory to be locked")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         try:

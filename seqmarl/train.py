@@ -253,48 +253,41 @@ def run(cfg: RunConfig, callbacks: list[Callable] | None = None, say: Callable[[
         run_dir = fresh_run_dir(cfg, say)
         cfg.run_dir = str(run_dir)
     with contextlib.ExitStack() as held:
-        # one process per run directory (seqmarl.run_lock), from before anything in it is read or written
+        # one process per run directory (seqmarl.run_lock), from before anything in it is read or written; a fresh
+        # directory is locked as soon as it is created (below)
         locked = run_dir.is_dir()
         if locked:
             held.enter_context(run_dir_lock(run_dir))
-        return _run_locked(cfg, run_dir, ckpt, callbacks, say, output,
-                           lock=None if locked else (lambda: held.enter_context(run_dir_lock(run_dir))))
+        env, agent, trainer = build(cfg, callbacks, output)
+        trainer.already_complete = False
+        if ckpt is not None:
+            trainer.load_checkpoint(ckpt)  # reads only; raises CheckpointError before anything is written
+            if trainer.iteration >= trainer.n_updates:
+                trainer.already_complete = True
+                trainer.history = trainer.logger.rows() if trainer.logger is not None else []
+                say(f"run {run_dir} is already complete: its checkpoint is at update {trainer.iteration} "
+                    f"({trainer.env_steps} env steps) and total_steps={cfg.total_steps} asks for "
+                    f"{trainer.n_updates} update(s); raise total_steps to train further (nothing was changed)")
+                return trainer, trainer.history
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"run_dir={run_dir} cannot be created: {exc.strerror or exc}") from None
+        if not locked:
+            held.enter_context(run_dir_lock(run_dir))
+        from seqmarl.algos.trainer import _atomic_write_text
 
+        _atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        if cfg.resume:
+            if ckpt is None:
+                trainer.iteration = 0
+            trainer.adopt_logs()
+        history = trainer.train()
+        from seqmarl import plots
 
-def _run_locked(cfg: RunConfig, run_dir: Path, ckpt: Path | None, callbacks: list[Callable] | None,
-                say: Callable[[str], None], output: OutputOptions | None, lock: Callable[[], Any] | None):
-    """The body of :func:`run` once its run directory is settled; ``lock`` takes the directory's lock where it did
-    not exist before (called right after it is created)."""
-    env, agent, trainer = build(cfg, callbacks, output)
-    trainer.already_complete = False
-    if ckpt is not None:
-        trainer.load_checkpoint(ckpt)  # reads only; raises CheckpointError before anything is written
-        if trainer.iteration >= trainer.n_updates:
-            trainer.already_complete = True
-            trainer.history = trainer.logger.rows() if trainer.logger is not None else []
-            say(f"run {run_dir} is already complete: its checkpoint is at update {trainer.iteration} "
-                f"({trainer.env_steps} env steps) and total_steps={cfg.total_steps} asks for "
-                f"{trainer.n_updates} update(s); raise total_steps to train further (nothing was changed)")
-            return trainer, trainer.history
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"run_dir={run_dir} cannot be created: {exc.strerror or exc}") from None
-    if lock is not None:
-        lock()
-    from seqmarl.algos.trainer import _atomic_write_text
-
-    _atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    if cfg.resume:
-        if ckpt is None:
-            trainer.iteration = 0
-        trainer.adopt_logs()
-    history = trainer.train()
-    from seqmarl import plots
-
-    plots.write_return_plot(trainer.history, run_dir / "return.png", algo=cfg.algo, env=cfg.env, seed=cfg.seed,
-                            game=getattr(env, "game", None))
-    return trainer, history
+        plots.write_return_plot(trainer.history, run_dir / "return.png", algo=cfg.algo, env=cfg.env, seed=cfg.seed,
+                                game=getattr(env, "game", None))
+        return trainer, history
 
 
 def run_args(args: Sequence[str], callbacks: list[Callable] | None = None, say: Callable[[str], None] = _say):

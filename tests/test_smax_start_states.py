@@ -149,6 +149,9 @@ def test_replays_use_a_new_key_each_and_play_to_the_end(monkeypatch) -> None:
     assert won.shape == (3, 3) and set(np.unique(won)) <= {0.0, 1.0}
     monkeypatch.setattr(env, "reseed_steps", real)
     assert np.array_equal(mod.replay_wins(agent, env, seed=4, replays=3), won)  # deterministic given the keys
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValueError, match="replays must be a positive integer"):
+            mod.replay_wins(agent, env, seed=4, replays=bad)
 
 
 def test_the_command_line_refuses_bad_input(tmp_path: Path, capsys) -> None:

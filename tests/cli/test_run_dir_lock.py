@@ -31,6 +31,12 @@ def test_a_second_holder_is_refused_until_the_first_lets_go(tmp_path: Path) -> N
     with run_dir_lock(tmp_path):  # released
         pass
     assert issubclass(RunDirBusyError, ConfigError)  # the CLI reports it with exit code 2
+    for bad in (tmp_path / "missing", tmp_path / "a-file"):
+        if bad.name == "a-file":
+            bad.write_text("x")
+        with pytest.raises(ConfigError, match="must be an existing directory"):
+            with run_dir_lock(bad):
+                pass
 
 
 def test_train_into_a_busy_run_dir_exits_2_and_changes_nothing(tmp_path: Path, capsys) -> None:
